@@ -1,0 +1,324 @@
+"""``Client``: the SDK's typed facade over the stores, embedded or remote.
+
+``Client(settings)`` picks the SQL store for ``sqlite:///``/``postgresql+psycopg://`` URIs and
+the REST store for ``http(s)://`` servers; everything above it (the fluent ``plinth.*``
+functions, the CLI) goes through it, so local and remote cannot diverge. Method names follow
+``mlflow.MlflowClient``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from plinth.artifacts import ArtifactStore, FileInfo, StoredFile, artifact_store_from_uri
+from plinth.config import Settings
+from plinth.entities import (
+    ApiToken,
+    AuditEvent,
+    Comment,
+    DatasetInput,
+    Experiment,
+    Metric,
+    Page,
+    Param,
+    Role,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    User,
+    ViewType,
+    now_ms,
+)
+from plinth.errors import InvalidArgumentError
+from plinth.store.factory import Stores, open_stores
+
+ARTIFACTS_SCHEME = "mlflow-artifacts:"
+
+
+class Client:
+    """Talks to one Plinth store: a database file, PostgreSQL or a server.
+
+    Args:
+        settings: Where to connect; ``Settings.from_env(os.environ)`` when omitted.
+        stores: Pre-built stores (tests inject them).
+        artifact_store: The artifact store behind ``mlflow-artifacts:`` URIs.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        stores: Stores | None = None,
+        artifact_store: ArtifactStore | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env(os.environ)
+        self.stores = stores or open_stores(self.settings)
+        self._artifacts = artifact_store or _default_artifact_store(self.settings)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.settings.store_uri
+
+    # -- experiments -----------------------------------------------------------------------
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
+    ) -> str:
+        return self.stores.tracking.create_experiment(name, artifact_location, _tags(tags))
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.stores.tracking.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.stores.tracking.find_experiment_by_name(name)
+
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> Page[Experiment]:
+        return self.stores.tracking.search_experiments(
+            view_type=view_type,
+            max_results=max_results,
+            filter_string=filter_string,
+            order_by=order_by,
+            page_token=page_token,
+        )
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self.stores.tracking.rename_experiment(experiment_id, new_name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.stores.tracking.delete_experiment(experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.stores.tracking.restore_experiment(experiment_id)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        self.stores.tracking.set_experiment_tag(experiment_id, RunTag(key, str(value)))
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+        user_id: str | None = None,
+    ) -> Run:
+        return self.stores.tracking.create_run(
+            experiment_id,
+            user_id=user_id or _local_user_name(),
+            start_time=start_time or now_ms(),
+            tags=_tags(tags),
+            run_name=run_name,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        return self.stores.tracking.get_run(run_id)
+
+    def update_run(
+        self, run_id: str, status: RunStatus | str | None = None, name: str | None = None
+    ) -> RunInfo:
+        return self.stores.tracking.update_run_info(
+            run_id, status=RunStatus(status) if status else None, run_name=name
+        )
+
+    def set_terminated(
+        self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None
+    ) -> RunInfo:
+        status = _run_status(status)
+        return self.stores.tracking.update_run_info(
+            run_id, status=status, end_time=end_time or now_ms()
+        )
+
+    def delete_run(self, run_id: str) -> None:
+        self.stores.tracking.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self.stores.tracking.restore_run(run_id)
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+    ) -> None:
+        metric = Metric(key=key, value=value, timestamp=timestamp or now_ms(), step=step or 0)
+        self.stores.tracking.log_metric(run_id, metric)
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.stores.tracking.log_param(run_id, Param(key, _param_value(value)))
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.stores.tracking.set_tag(run_id, RunTag(key, str(value)))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.stores.tracking.delete_tag(run_id, key)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        self.stores.tracking.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        return list(self.stores.tracking.get_metric_history(run_id, key).items)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        return self.stores.tracking.search_runs(
+            experiment_ids,
+            filter_string=filter_string,
+            view_type=run_view_type,
+            max_results=max_results,
+            order_by=order_by,
+            page_token=page_token,
+        )
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        self.stores.tracking.log_inputs(run_id, datasets)
+
+    def add_comment(self, run_id: str, text: str) -> Comment:
+        return self.stores.tracking.add_comment(run_id, text)
+
+    def list_comments(self, run_id: str) -> list[Comment]:
+        return self.stores.tracking.list_comments(run_id)
+
+    # -- artifacts -------------------------------------------------------------------------
+    def log_artifact(
+        self, run_id: str, local_path: str | Path, artifact_path: str | None = None
+    ) -> StoredFile:
+        local = Path(local_path)
+        if not local.is_file():
+            raise InvalidArgumentError(f"log_artifact: {local} is not a file.")
+        store, base = self._run_artifacts(run_id)
+        return store.put_file(local, _join(base, artifact_path, local.name))
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
+    ) -> list[StoredFile]:
+        local = Path(local_dir)
+        if not local.is_dir():
+            raise InvalidArgumentError(f"log_artifacts: {local} is not a directory.")
+        store, base = self._run_artifacts(run_id)
+        return store.put_dir(local, _join(base, artifact_path))
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> StoredFile:
+        store, base = self._run_artifacts(run_id)
+        return store.put_bytes(text.encode(), _join(base, artifact_file))
+
+    def log_dict(
+        self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str
+    ) -> StoredFile:
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+        else:
+            text = json.dumps(dictionary, indent=2, default=str)
+        return self.log_text(run_id, text, artifact_file)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        store, base = self._run_artifacts(run_id)
+        prefix = _join(base, path)
+        strip = len(base) + 1 if base else 0
+        return [
+            FileInfo(path=f.path[strip:], is_dir=f.is_dir, file_size=f.file_size)
+            for f in store.list(prefix)
+        ]
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | Path | None = None
+    ) -> Path:
+        store, base = self._run_artifacts(run_id)
+        dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="plinth-artifacts-"))
+        return store.download(_join(base, path), dst)
+
+    def _run_artifacts(self, run_id: str) -> tuple[ArtifactStore, str]:
+        return self.artifact_store_for(self.get_run(run_id).info.artifact_uri)
+
+    def artifact_store_for(self, uri: str) -> tuple[ArtifactStore, str]:
+        """The store holding ``uri`` and the path of ``uri`` inside it."""
+        if uri.startswith(ARTIFACTS_SCHEME):
+            return self._artifacts, uri[len(ARTIFACTS_SCHEME) :].strip("/")
+        return artifact_store_from_uri(uri), ""
+
+    # -- users, tokens, audit --------------------------------------------------------------
+    def create_user(self, name: str, role: Role | str = Role.EDITOR) -> User:
+        return self.stores.auth.create_user(name, Role(role))
+
+    def list_users(self) -> list[User]:
+        return self.stores.auth.list_users()
+
+    def create_token(self, user_name: str, description: str | None = None) -> tuple[ApiToken, str]:
+        return self.stores.auth.create_token(user_name, description)
+
+    def list_audit_events(
+        self, *, since: int | None = None, user_name: str | None = None, limit: int = 1000
+    ) -> list[AuditEvent]:
+        return self.stores.auth.list_audit_events(since=since, user_name=user_name, limit=limit)
+
+
+def _default_artifact_store(settings: Settings) -> ArtifactStore:
+    if settings.is_remote:
+        import httpx
+
+        from plinth.artifacts.http_store import HttpArtifactStore
+
+        headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+        return HttpArtifactStore(
+            httpx.Client(base_url=settings.store_uri, headers=headers, timeout=300)
+        )
+    return artifact_store_from_uri(settings.artifact_root)
+
+
+def _join(*parts: str | None) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
+    return [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
+
+
+def _param_value(value: Any) -> str:
+    return str(value)
+
+
+def _run_status(status: RunStatus | str) -> RunStatus:
+    try:
+        return RunStatus(str(status).upper())
+    except ValueError:
+        raise InvalidArgumentError(
+            f"Unknown run status {status!r}; use one of " + ", ".join(s.value for s in RunStatus)
+        ) from None
+
+
+def _local_user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

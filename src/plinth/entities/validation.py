@@ -1,0 +1,150 @@
+"""Validation rules for what is logged, shared by every store (MLflow's limits).
+
+Messages name the field and say what would be valid, because they reach users verbatim
+through the SDK, the CLI and the REST API.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from plinth.errors import InvalidArgumentError, PayloadTooLargeError
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_NAME_LENGTH = 256
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+MAX_BATCH_TOTAL = 1000
+# Millisecond timestamps between 1970 and 2100: anything else is almost surely seconds,
+# nanoseconds or garbage, and would sort runs nonsensically.
+MAX_TIMESTAMP_MS = 4_102_444_800_000
+
+_KEY_RE = re.compile(r"^[/\w.\- :]*$")
+_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+_USER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,255}$")
+
+
+def validate_key(kind: str, key: object) -> str:
+    """A metric, param or tag key: non-empty, at most 250 characters, no path tricks."""
+    if not isinstance(key, str) or not key:
+        raise InvalidArgumentError(f"{kind} key must be a non-empty string, got {key!r}.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgumentError(
+            f"{kind} key '{key[:40]}...' is {len(key)} characters long; "
+            f"the limit is {MAX_KEY_LENGTH}."
+        )
+    if not _KEY_RE.match(key) or ".." in key.split("/") or key.startswith("/"):
+        raise InvalidArgumentError(
+            f"Invalid {kind.lower()} name: '{key}'. Names may only contain alphanumerics, "
+            "underscores (_), dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)."
+        )
+    return key
+
+
+def validate_param_value(key: str, value: object) -> str:
+    text = str(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise InvalidArgumentError(
+            f"Param '{key}' has a value of {len(text)} characters; "
+            f"the limit is {MAX_PARAM_VALUE_LENGTH}."
+        )
+    return text
+
+
+def validate_tag_value(key: str, value: object) -> str:
+    text = "" if value is None else str(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        raise InvalidArgumentError(
+            f"Tag '{key}' has a value of {len(text)} characters; "
+            f"the limit is {MAX_TAG_VALUE_LENGTH}."
+        )
+    return text
+
+
+def validate_metric_value(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"Metric '{key}' got value {value!r}; metric values must be numbers."
+            ) from None
+    return float(value)
+
+
+def validate_timestamp(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise InvalidArgumentError(f"{field} must be epoch milliseconds, got {value!r}.")
+    ms = int(value)
+    if not 0 <= ms <= MAX_TIMESTAMP_MS:
+        raise InvalidArgumentError(
+            f"{field} {ms} is not epoch milliseconds between 1970 and 2100 "
+            "(seconds need multiplying by 1000)."
+        )
+    return ms
+
+
+def validate_step(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"Metric '{key}' step must be an integer, got {value!r}.")
+    if abs(value) >= 2**63:
+        raise InvalidArgumentError(f"Metric '{key}' step {value} does not fit in 64 bits.")
+    return value
+
+
+def validate_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise InvalidArgumentError(
+            f"Invalid run ID {run_id!r}: expected a 32-character hexadecimal id."
+        )
+    return run_id
+
+
+def validate_experiment_id(experiment_id: object) -> int:
+    try:
+        value = int(str(experiment_id))
+    except ValueError:
+        raise InvalidArgumentError(
+            f"Invalid experiment ID {experiment_id!r}: experiment IDs are integers."
+        ) from None
+    if value < 0 or value >= 2**31:
+        raise InvalidArgumentError(f"Invalid experiment ID {experiment_id!r}: out of range.")
+    return value
+
+
+def validate_experiment_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError("Experiment name must be a non-empty string.")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidArgumentError(
+            f"Experiment name is {len(name)} characters long; the limit is "
+            f"{MAX_EXPERIMENT_NAME_LENGTH}."
+        )
+    return name
+
+
+def validate_user_name(name: object) -> str:
+    if not isinstance(name, str) or not _USER_NAME_RE.match(name):
+        raise InvalidArgumentError(
+            f"Invalid user name {name!r}: use letters, digits, '_', '.', '@' or '-' "
+            "(at most 256 characters, starting with a letter or digit)."
+        )
+    return name
+
+
+def validate_batch_size(n_metrics: int, n_params: int, n_tags: int) -> None:
+    for count, limit, what in (
+        (n_metrics, MAX_BATCH_METRICS, "metrics"),
+        (n_params, MAX_BATCH_PARAMS, "params"),
+        (n_tags, MAX_BATCH_TAGS, "tags"),
+        (n_metrics + n_params + n_tags, MAX_BATCH_TOTAL, "metrics, params and tags in total"),
+    ):
+        if count > limit:
+            raise PayloadTooLargeError(
+                f"A batch may hold at most {limit} {what}; got {count}. Split it into "
+                "several log_batch calls."
+            )

@@ -1,0 +1,127 @@
+"""The one exception hierarchy of Plinth.
+
+Every error the platform raises on purpose is a ``PlinthError``. Each family carries an
+``ErrorCode`` that the server maps to an HTTP status (``server/errors.py``) and the REST
+store maps back to the same class, so callers see the same types embedded and remote::
+
+    PlinthError
+    ├── InvalidArgumentError          INVALID_PARAMETER_VALUE   400
+    ├── UnauthenticatedError          UNAUTHENTICATED           401
+    ├── PermissionDeniedError         PERMISSION_DENIED         403
+    ├── NotFoundError                 RESOURCE_DOES_NOT_EXIST   404
+    ├── AlreadyExistsError            RESOURCE_ALREADY_EXISTS   409
+    ├── ConflictError                 INVALID_STATE             409
+    ├── PayloadTooLargeError          REQUEST_LIMIT_EXCEEDED    413
+    └── BackendUnavailableError       TEMPORARILY_UNAVAILABLE   503
+
+The codes are MLflow's (``databricks.ErrorCode`` in mlflow's protos) so the official
+``mlflow`` client understands them unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ErrorCode(StrEnum):
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    RESOURCE_DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
+    RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
+    INVALID_STATE = "INVALID_STATE"
+    REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
+    TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+
+
+class PlinthError(Exception):
+    """Root of every error Plinth raises on purpose."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgumentError(PlinthError):
+    """A caller passed a value that can never be valid; the message names the field."""
+
+    code = ErrorCode.INVALID_PARAMETER_VALUE
+
+
+class UnauthenticatedError(PlinthError):
+    """No credentials, or credentials that match no active token."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(PlinthError):
+    """The caller is known but their role does not allow the action."""
+
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class NotFoundError(PlinthError):
+    """The named object does not exist (or is not visible to the caller)."""
+
+    code = ErrorCode.RESOURCE_DOES_NOT_EXIST
+
+
+class AlreadyExistsError(PlinthError):
+    """An object with that name or key exists already."""
+
+    code = ErrorCode.RESOURCE_ALREADY_EXISTS
+
+
+class ConflictError(PlinthError):
+    """The object is in a state that forbids the action (finished run, deleted experiment)."""
+
+    code = ErrorCode.INVALID_STATE
+
+
+class PayloadTooLargeError(PlinthError):
+    """A request body or batch exceeds a documented limit."""
+
+    code = ErrorCode.REQUEST_LIMIT_EXCEEDED
+
+
+class BackendUnavailableError(PlinthError):
+    """A backing service (database, object store, server) did not answer."""
+
+    code = ErrorCode.TEMPORARILY_UNAVAILABLE
+
+
+class ExperimentNotFoundError(NotFoundError):
+    pass
+
+
+class RunNotFoundError(NotFoundError):
+    pass
+
+
+ERROR_CLASS_FOR_CODE: dict[str, type[PlinthError]] = {
+    ErrorCode.INTERNAL_ERROR: PlinthError,
+    ErrorCode.INVALID_PARAMETER_VALUE: InvalidArgumentError,
+    ErrorCode.BAD_REQUEST: InvalidArgumentError,
+    ErrorCode.UNAUTHENTICATED: UnauthenticatedError,
+    ErrorCode.PERMISSION_DENIED: PermissionDeniedError,
+    ErrorCode.RESOURCE_DOES_NOT_EXIST: NotFoundError,
+    ErrorCode.RESOURCE_ALREADY_EXISTS: AlreadyExistsError,
+    ErrorCode.INVALID_STATE: ConflictError,
+    ErrorCode.REQUEST_LIMIT_EXCEEDED: PayloadTooLargeError,
+    ErrorCode.TEMPORARILY_UNAVAILABLE: BackendUnavailableError,
+}
+"""Closed table used by the REST store to rebuild errors from a server's ``error_code``."""
+
+
+def error_from_code(code: str, message: str) -> PlinthError:
+    """Rebuild the error family for ``code``; unknown codes become a plain ``PlinthError``."""
+    return ERROR_CLASS_FOR_CODE.get(code, PlinthError)(message)

@@ -1,0 +1,95 @@
+"""Wire models of /api/v1/experiments and /api/v1/runs."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from plinth.entities import (
+    DatasetInput,
+    Metric,
+    Param,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+)
+from plinth.schemas.common import Wire, WireFloat
+
+
+class MetricWire(Wire):
+    """``Metric`` with a JSON-safe value."""
+
+    key: str
+    value: WireFloat
+    timestamp: int
+    step: int = 0
+
+    def to_entity(self) -> Metric:
+        return Metric(key=self.key, value=self.value, timestamp=self.timestamp, step=self.step)
+
+
+class RunDataWire(Wire):
+    """``RunData`` with JSON-safe metric values."""
+
+    metrics: dict[str, WireFloat] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RunWire(Wire):
+    """``Run`` as JSON; the REST store decodes it straight into ``Run``."""
+
+    info: RunInfo
+    data: RunDataWire
+    inputs: RunInputs
+
+
+class ExperimentCreate(Wire):
+    name: str
+    artifact_location: str | None = None
+    tags: list[RunTag] = Field(default_factory=list)
+
+
+class ExperimentCreated(Wire):
+    experiment_id: str
+
+
+class ExperimentUpdate(Wire):
+    """Rename: the only mutable attribute of an experiment (tags have their own resource)."""
+
+    name: str
+
+
+class TagValue(Wire):
+    value: str
+
+
+class RunCreate(Wire):
+    experiment_id: str
+    user_id: str | None = Field(default=None, description="Defaults to the caller.")
+    start_time: int | None = Field(default=None, description="Epoch ms; defaults to now.")
+    tags: list[RunTag] = Field(default_factory=list)
+    run_name: str | None = None
+
+
+class RunUpdate(Wire):
+    status: RunStatus | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+
+
+class LogBatch(Wire):
+    metrics: list[MetricWire] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+    tags: list[RunTag] = Field(default_factory=list)
+
+    def metric_entities(self) -> list[Metric]:
+        return [m.to_entity() for m in self.metrics]
+
+
+class LogInputs(Wire):
+    datasets: list[DatasetInput]
+
+
+class CommentCreate(Wire):
+    text: str

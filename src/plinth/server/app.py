@@ -1,0 +1,63 @@
+"""``create_app``: the Plinth server (its own API, MLflow's REST API, health)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from fastapi import FastAPI
+
+from plinth import __version__
+from plinth.artifacts import ArtifactStore, artifact_store_from_uri
+from plinth.auth import bootstrap_admin
+from plinth.config import Settings
+from plinth.server import routers
+from plinth.server.auth import Authenticator
+from plinth.server.errors import install_error_handlers
+from plinth.store.factory import Stores, open_sql_stores
+
+log = logging.getLogger("plinth.server")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    stores: Stores | None = None,
+    artifact_store: ArtifactStore | None = None,
+    auth: bool = True,
+) -> FastAPI:
+    """Build the server app.
+
+    Args:
+        settings: Where metadata and artifacts live. The server always runs the SQL store;
+            an ``http(s)://`` ``PLINTH_URI`` is refused (a server does not proxy a server).
+        stores: Stores to serve (tests inject them); default: SQL stores on ``settings``.
+        artifact_store: Artifact store behind the proxied artifact API.
+        auth: Enforce tokens and roles; ``False`` serves everyone as user ``local`` (admin).
+    """
+    if stores is None:
+        stores = open_sql_stores(settings.store_uri)
+    if artifact_store is None:
+        artifact_store = artifact_store_from_uri(settings.artifact_root)
+    if auth and bootstrap_admin(stores.auth, settings.admin_token_path):
+        log.warning("Created user 'admin'; its token is in %s", settings.admin_token_path)
+    app = FastAPI(
+        title="Plinth",
+        version=__version__,
+        description="Plinth's API; MLflow's tracking REST API is served under /api/2.0/mlflow.",
+    )
+    app.state.settings = settings
+    app.state.stores = stores
+    app.state.artifact_store = artifact_store
+    app.state.authenticator = Authenticator(stores.auth, enabled=auth)
+    install_error_handlers(app)
+    for router in routers.ALL:
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` with several workers: settings from the environment,
+    which ``plinth server`` sets before it starts them."""
+    settings = Settings.from_env(os.environ)
+    return create_app(settings, auth=os.environ.get("PLINTH_SERVER_AUTH", "1") != "0")

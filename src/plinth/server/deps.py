@@ -1,0 +1,29 @@
+"""FastAPI dependencies: stores bound to the calling user, the artifact store."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+
+from plinth.artifacts import ArtifactStore
+from plinth.entities import User
+from plinth.server.auth import current_user
+from plinth.store.base import AuthStore, TrackingStore
+from plinth.store.factory import Stores
+
+
+def get_stores(request: Request, user: User = Depends(current_user)) -> Stores:
+    stores: Stores = request.app.state.stores
+    return stores.with_actor(user.name)
+
+
+def get_tracking_store(stores: Stores = Depends(get_stores)) -> TrackingStore:
+    return stores.tracking
+
+
+def get_auth_store(stores: Stores = Depends(get_stores)) -> AuthStore:
+    return stores.auth
+
+
+def get_artifact_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.artifact_store
+    return store

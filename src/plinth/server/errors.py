@@ -1,0 +1,104 @@
+"""The one table from error families to HTTP status, and the handlers that use it.
+
+Bodies are ``{"error_code": ..., "message": ..., "details"?: ...}``: MLflow's error JSON,
+which the official client turns back into ``MlflowException`` with the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from plinth.errors import ErrorCode, PlinthError
+
+log = logging.getLogger("plinth.server")
+
+HTTP_STATUS_FOR_CODE: dict[ErrorCode, int] = {
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.INVALID_PARAMETER_VALUE: 400,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.RESOURCE_DOES_NOT_EXIST: 404,
+    ErrorCode.RESOURCE_ALREADY_EXISTS: 400,
+    ErrorCode.INVALID_STATE: 400,
+    ErrorCode.REQUEST_LIMIT_EXCEEDED: 413,
+    ErrorCode.TEMPORARILY_UNAVAILABLE: 503,
+}
+"""MLflow answers RESOURCE_ALREADY_EXISTS and INVALID_STATE with 400, so we do too: its
+client decides retries and error types from the status as well as the code."""
+
+_STATUS_TO_CODE = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.RESOURCE_DOES_NOT_EXIST,
+    405: ErrorCode.BAD_REQUEST,
+    413: ErrorCode.REQUEST_LIMIT_EXCEEDED,
+    415: ErrorCode.BAD_REQUEST,
+}
+
+
+def error_response(code: ErrorCode, message: str, status: int | None = None) -> JSONResponse:
+    headers = (
+        {"WWW-Authenticate": 'Bearer realm="plinth"'} if code is ErrorCode.UNAUTHENTICATED else None
+    )
+    return JSONResponse(
+        {"error_code": code.value, "message": message},
+        status_code=status or HTTP_STATUS_FOR_CODE[code],
+        headers=headers,
+    )
+
+
+async def _plinth_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PlinthError)
+    return error_response(exc.code, exc.message)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        if err.get("type") == "json_invalid":
+            problems.append(f"request body is not valid JSON ({err.get('msg', '')})")
+        else:
+            problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+    return error_response(
+        ErrorCode.INVALID_PARAMETER_VALUE, "Invalid request: " + "; ".join(problems)
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_TO_CODE.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
+    return error_response(code, str(exc.detail), exc.status_code)
+
+
+async def _json_error(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(
+        ErrorCode.INVALID_PARAMETER_VALUE, f"Request body is not valid JSON: {exc}"
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    error_id = uuid.uuid4().hex[:12]
+    log.exception("Unhandled error %s on %s %s", error_id, request.method, request.url.path)
+    return error_response(
+        ErrorCode.INTERNAL_ERROR,
+        f"Internal server error (error id {error_id}); the server log has the details.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PlinthError, _plinth_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(json.JSONDecodeError, _json_error)
+    app.add_exception_handler(Exception, _unexpected)

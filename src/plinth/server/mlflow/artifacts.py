@@ -1,0 +1,179 @@
+"""MLflow's proxied artifact API (``mlflow-artifacts:`` URIs) and run artifact listing.
+
+MLflow's client resolves ``mlflow-artifacts:/<path>`` to
+``<server>/api/2.0/mlflow-artifacts/artifacts/<path>`` and PUTs, GETs, lists and DELETEs
+there; ``<path>`` is the same relative path in the server's ``ArtifactStore`` (runs write to
+``<experiment_id>/<run_id>/artifacts/...``). Bodies stream through in chunks both ways, so
+file size is bounded by the store, not by the server's memory.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+from collections.abc import Iterator
+from urllib.parse import quote, unquote
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Depends
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+
+from plinth.artifacts import ArtifactStore, FileInfo, StoredFile
+from plinth.artifacts.base import CHUNK_SIZE, normalize_path
+from plinth.entities import Role
+from plinth.errors import InvalidArgumentError
+from plinth.server.auth import require
+from plinth.server.deps import get_artifact_store, get_auth_store, get_tracking_store
+from plinth.server.mlflow import wire
+from plinth.server.mlflow.wire import Fields, reply, request_fields
+from plinth.store.base import AuthStore, TrackingStore
+
+_READ = [Depends(require(Role.VIEWER))]
+_WRITE = [Depends(require(Role.EDITOR))]
+
+_proxy = APIRouter()
+_runs = APIRouter()
+
+
+@_proxy.get("/artifacts", dependencies=_READ)
+def list_artifacts(path: str = "", store: ArtifactStore = Depends(get_artifact_store)) -> Response:
+    # Entries are named relative to the listed directory, as MLflow's server names them.
+    entries = store.list(safe_path(path, allow_root=True))
+    files = [wire.file_info_json(e, posixpath.basename(e.path)) for e in entries]
+    return reply({"files": files})
+
+
+@_proxy.get("/artifacts/{artifact_path:path}", dependencies=_READ)
+def download_artifact(
+    artifact_path: str, store: ArtifactStore = Depends(get_artifact_store)
+) -> StreamingResponse:
+    path = safe_path(artifact_path)
+    # iter_bytes opens the file now, so a missing file is a 404 before any header is sent.
+    chunks = store.iter_bytes(path)
+    return StreamingResponse(chunks, media_type=_media_type(path), headers=_attachment(path))
+
+
+@_proxy.put("/artifacts/{artifact_path:path}", dependencies=_WRITE)
+async def upload_artifact(
+    artifact_path: str,
+    request: Request,
+    store: ArtifactStore = Depends(get_artifact_store),
+    auth: AuthStore = Depends(get_auth_store),
+) -> Response:
+    path = safe_path(artifact_path)
+    # The store's API is blocking, so it runs in a worker thread that pulls the body from
+    # the event loop chunk by chunk; the body is never held whole.
+    await anyio.to_thread.run_sync(_store_upload, store, auth, _blocking_body(request), path)
+    return reply()
+
+
+@_proxy.delete("/artifacts/{artifact_path:path}", dependencies=_WRITE)
+def delete_artifact(
+    artifact_path: str,
+    store: ArtifactStore = Depends(get_artifact_store),
+    auth: AuthStore = Depends(get_auth_store),
+) -> Response:
+    path = safe_path(artifact_path)
+    store.delete(path)
+    auth.record_audit_event("delete_artifact", "artifact", path)
+    return reply()
+
+
+@_runs.get("/artifacts/list", dependencies=_READ)
+def list_run_artifacts(
+    fields: Fields = Depends(request_fields),
+    tracking: TrackingStore = Depends(get_tracking_store),
+    store: ArtifactStore = Depends(get_artifact_store),
+) -> Response:
+    run = tracking.get_run(fields.run_id())
+    path = safe_path(fields.string("path"), allow_root=True)
+    root = _proxied_root(run.info.artifact_uri, run.info.run_id)
+    entries = store.list(posixpath.join(root, path) if path else root)
+    files = [wire.file_info_json(e, _under(path, e)) for e in entries]
+    return reply({"root_uri": run.info.artifact_uri, "files": files})
+
+
+def safe_path(path: str, *, allow_root: bool = False) -> str:
+    """``path`` normalised, or ``InvalidArgumentError`` if it could leave the store root.
+
+    Starlette has decoded the URL once; a ``%2e%2e`` still in it turns into ``..`` for any
+    layer that decodes again, so the fully decoded form is checked too, as MLflow does.
+    """
+    decoded, previous = path, None
+    while decoded != previous:
+        previous, decoded = decoded, unquote(decoded)
+    normalize_path(decoded, allow_root=allow_root)
+    return normalize_path(path, allow_root=allow_root)
+
+
+def _store_upload(
+    store: ArtifactStore, auth: AuthStore, body: Iterator[bytes], path: str
+) -> StoredFile:
+    stored = store.put_stream(body, path)
+    details: dict[str, object] = {"size": stored.size, "sha256": stored.sha256}
+    auth.record_audit_event("upload_artifact", "artifact", stored.path, details)
+    return stored
+
+
+def _blocking_body(request: Request) -> Iterator[bytes]:
+    """The request body as a blocking iterator for a worker thread, in blocks of about
+    ``CHUNK_SIZE`` (the server receives it in ~64 KiB pieces; fewer, larger writes are
+    cheaper for the store and for the thread hand-off)."""
+    stream = request.stream()
+
+    async def next_block() -> bytes:
+        block = bytearray()
+        while len(block) < CHUNK_SIZE:
+            try:
+                block += await anext(stream)
+            except StopAsyncIteration:
+                break
+            except ClientDisconnect:
+                # Expected when a client gives up: the store discards the partial file.
+                raise InvalidArgumentError("The client disconnected during the upload.") from None
+        return bytes(block)
+
+    while block := anyio.from_thread.run(next_block):
+        yield block
+
+
+def _proxied_root(artifact_uri: str, run_id: str) -> str:
+    root = wire.proxied_artifact_path(artifact_uri)
+    if root is None:
+        raise InvalidArgumentError(
+            f"Run {run_id} keeps its artifacts at {artifact_uri!r}, outside this server's "
+            "artifact store; list them there directly."
+        )
+    return safe_path(root, allow_root=True)
+
+
+def _under(directory: str, entry: FileInfo) -> str:
+    name = posixpath.basename(entry.path)
+    return posixpath.join(directory, name) if directory else name
+
+
+def _media_type(path: str) -> str:
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def _attachment(path: str) -> dict[str, str]:
+    # Always an attachment, never rendered inline: an uploaded HTML file shown on the
+    # server's origin could run script with the viewer's session (MLflow does the same).
+    name = posixpath.basename(path)
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    return {
+        "Content-Disposition": disposition,
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+router = APIRouter()
+router.include_router(_proxy, prefix="/api/2.0/mlflow-artifacts", tags=["mlflow-artifacts"])
+router.include_router(_runs, prefix="/api/2.0/mlflow", tags=["mlflow"])
+# The web UI uses the same handlers under /ajax-api; kept out of the OpenAPI schema.
+router.include_router(_proxy, prefix="/ajax-api/2.0/mlflow-artifacts", include_in_schema=False)
+router.include_router(_runs, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)

@@ -1,0 +1,332 @@
+"""MLflow's tracking REST API (experiments, runs, metrics) over the tracking store.
+
+Mounted under ``/api/2.0/mlflow`` for MLflow's client and again under
+``/ajax-api/2.0/mlflow`` for its web UI. Requests and responses follow
+``mlflow/protos/service.proto``; see ``wire`` for the JSON mapping. Reads need ``viewer``,
+writes ``editor``; the searches are POSTs that only read, so they need ``viewer`` too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from plinth.entities import LOCAL_USER, Param, Role, RunTag, User, now_ms
+from plinth.server.auth import require
+from plinth.server.deps import get_tracking_store
+from plinth.server.mlflow import wire
+from plinth.server.mlflow.wire import Fields, reply, request_fields
+from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
+
+DEFAULT_EXPERIMENT_ID = "0"
+
+_READ = [Depends(require(Role.VIEWER))]
+_WRITE = [Depends(require(Role.EDITOR))]
+
+_routes = APIRouter()
+_v3_routes = APIRouter()
+
+
+# -- experiments -----------------------------------------------------------------------------
+@_routes.post("/experiments/create", dependencies=_WRITE)
+def create_experiment(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    experiment_id = store.create_experiment(
+        fields.string("name", required=True),
+        fields.string("artifact_location") or None,
+        wire.tags_from(fields),
+    )
+    return reply({"experiment_id": experiment_id})
+
+
+@_routes.get("/experiments/get", dependencies=_READ)
+def get_experiment(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    experiment = store.get_experiment(fields.identifier("experiment_id"))
+    return reply({"experiment": wire.experiment_json(experiment)})
+
+
+@_routes.get("/experiments/get-by-name", dependencies=_READ)
+def get_experiment_by_name(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    experiment = store.get_experiment_by_name(fields.string("experiment_name", required=True))
+    return reply({"experiment": wire.experiment_json(experiment)})
+
+
+@_routes.get("/experiments/search", dependencies=_READ)
+@_routes.post("/experiments/search", dependencies=_READ)
+def search_experiments(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    page = store.search_experiments(
+        view_type=wire.view_type_from(fields, "view_type"),
+        max_results=_max_results(fields),
+        filter_string=fields.string("filter") or None,
+        order_by=fields.strings("order_by"),
+        page_token=fields.string("page_token") or None,
+    )
+    experiments = [wire.experiment_json(e) for e in page.items]
+    return reply(_page("experiments", experiments, page.next_page_token))
+
+
+@_routes.post("/experiments/update", dependencies=_WRITE)
+def update_experiment(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.rename_experiment(
+        fields.identifier("experiment_id"), fields.string("new_name", required=True)
+    )
+    return reply()
+
+
+@_routes.post("/experiments/delete", dependencies=_WRITE)
+def delete_experiment(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.delete_experiment(fields.identifier("experiment_id"))
+    return reply()
+
+
+@_routes.post("/experiments/restore", dependencies=_WRITE)
+def restore_experiment(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.restore_experiment(fields.identifier("experiment_id"))
+    return reply()
+
+
+@_routes.post("/experiments/set-experiment-tag", dependencies=_WRITE)
+def set_experiment_tag(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    tag = RunTag(fields.string("key", required=True), fields.string("value"))
+    store.set_experiment_tag(fields.identifier("experiment_id"), tag)
+    return reply()
+
+
+@_routes.post("/experiments/delete-experiment-tag", dependencies=_WRITE)
+def delete_experiment_tag(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.delete_experiment_tag(
+        fields.identifier("experiment_id"), fields.string("key", required=True)
+    )
+    return reply()
+
+
+# -- runs ------------------------------------------------------------------------------------
+@_routes.post("/runs/create")
+def create_run(
+    fields: Fields = Depends(request_fields),
+    store: TrackingStore = Depends(get_tracking_store),
+    user: User = Depends(require(Role.EDITOR)),
+) -> Response:
+    start_time = fields.integer("start_time")
+    run = store.create_run(
+        fields.identifier("experiment_id", required=False) or DEFAULT_EXPERIMENT_ID,
+        user_id=_run_owner(user, fields.string("user_id")),
+        start_time=now_ms() if start_time is None else start_time,
+        tags=wire.tags_from(fields),
+        run_name=fields.string("run_name") or None,
+    )
+    return reply({"run": wire.run_json(run)})
+
+
+@_routes.get("/runs/get", dependencies=_READ)
+def get_run(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    return reply({"run": wire.run_json(store.get_run(fields.run_id()))})
+
+
+@_routes.post("/runs/update", dependencies=_WRITE)
+def update_run(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    info = store.update_run_info(
+        fields.run_id(),
+        status=wire.run_status_from(fields),
+        end_time=fields.integer("end_time"),
+        run_name=fields.string("run_name") or None,
+    )
+    return reply({"run_info": wire.run_info_json(info)})
+
+
+@_routes.post("/runs/delete", dependencies=_WRITE)
+def delete_run(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.delete_run(fields.run_id())
+    return reply()
+
+
+@_routes.post("/runs/restore", dependencies=_WRITE)
+def restore_run(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.restore_run(fields.run_id())
+    return reply()
+
+
+@_routes.post("/runs/search", dependencies=_READ)
+def search_runs(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    page = store.search_runs(
+        fields.strings("experiment_ids", allow_ints=True),
+        filter_string=fields.string("filter") or None,
+        view_type=wire.view_type_from(fields, "run_view_type"),
+        max_results=_max_results(fields),
+        order_by=fields.strings("order_by"),
+        page_token=fields.string("page_token") or None,
+    )
+    runs = [wire.run_json(r) for r in page.items]
+    return reply(_page("runs", runs, page.next_page_token))
+
+
+@_routes.post("/runs/log-metric", dependencies=_WRITE)
+def log_metric(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.log_metric(fields.run_id(), wire.metric_from(fields))
+    return reply()
+
+
+@_routes.post("/runs/log-parameter", dependencies=_WRITE)
+def log_param(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    param = Param(fields.string("key", required=True), fields.string("value"))
+    store.log_param(fields.run_id(), param)
+    return reply()
+
+
+@_routes.post("/runs/set-tag", dependencies=_WRITE)
+def set_tag(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    tag = RunTag(fields.string("key", required=True), fields.string("value"))
+    store.set_tag(fields.run_id(), tag)
+    return reply()
+
+
+@_routes.post("/runs/delete-tag", dependencies=_WRITE)
+def delete_tag(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.delete_tag(fields.run_id(), fields.string("key", required=True))
+    return reply()
+
+
+@_routes.post("/runs/log-batch", dependencies=_WRITE)
+def log_batch(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    store.log_batch(
+        fields.run_id(),
+        metrics=wire.metrics_from(fields),
+        params=wire.params_from(fields),
+        tags=wire.tags_from(fields),
+    )
+    return reply()
+
+
+@_routes.post("/runs/log-inputs", dependencies=_WRITE)
+def log_inputs(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    # `models` (MLflow 3 logged-model inputs) is accepted and not recorded: Plinth has no
+    # logged models yet, and failing would break mlflow's own log_model flow.
+    fields.messages("models")
+    datasets = wire.dataset_inputs_from(fields)
+    if datasets:
+        store.log_inputs(fields.run_id(), datasets)
+    else:
+        store.get_run(fields.run_id())
+    return reply()
+
+
+@_routes.post("/runs/outputs", dependencies=_WRITE)
+def log_outputs(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    # Logged-model outputs are accepted and not recorded yet (see log_inputs); the run must
+    # still exist, so a typo in the id is reported rather than silently ignored.
+    fields.messages("models")
+    store.get_run(fields.run_id())
+    return reply()
+
+
+@_routes.get("/metrics/get-history", dependencies=_READ)
+def get_metric_history(
+    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
+) -> Response:
+    page = store.get_metric_history(
+        fields.run_id(),
+        fields.string("metric_key", required=True),
+        max_results=fields.integer("max_results"),
+        page_token=fields.string("page_token") or None,
+    )
+    metrics = [wire.metric_json(m) for m in page.items]
+    return reply(_page("metrics", metrics, page.next_page_token))
+
+
+@_routes.post("/logged-models/search", dependencies=_READ)
+def search_logged_models(fields: Fields = Depends(request_fields)) -> Response:
+    # MLflow 3's client searches a run's logged models whenever it lists or downloads run
+    # artifacts under a path (RunsArtifactRepository), so the search must answer. Plinth
+    # stores no logged models yet: every search is empty, after checking the request.
+    fields.strings("experiment_ids", allow_ints=True)
+    fields.messages("datasets")
+    fields.messages("order_by")
+    return reply({"models": []})
+
+
+@_v3_routes.get("/server-info", dependencies=_READ)
+def server_info() -> Response:
+    # MLflow 3's client asks before every proxied download whether to use multipart
+    # transfers, and caches only a 200 answer: without this route every file would cost an
+    # extra round trip. Plinth streams through the proxy only, so both are off.
+    return reply(
+        {
+            "workspaces_enabled": False,
+            "trace_archival_enabled": False,
+            "multipart_uploads_enabled": False,
+            "multipart_downloads_enabled": False,
+        }
+    )
+
+
+def _max_results(fields: Fields) -> int:
+    # Explicit (even 0) values reach the store, which names the allowed range.
+    value = fields.integer("max_results")
+    return SEARCH_MAX_RESULTS_DEFAULT if value is None else value
+
+
+def _page(name: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {name: items}
+    if token:
+        body["next_page_token"] = token
+    return body
+
+
+def _run_owner(user: User, claimed: str) -> str:
+    """Runs belong to the authenticated caller. MLflow's client claims the OS login as
+    ``user_id``, which proves nothing, so only the no-auth ``local`` user may pass it on."""
+    if user.name == LOCAL_USER and claimed:
+        return claimed
+    return user.name
+
+
+router = APIRouter()
+router.include_router(_routes, prefix="/api/2.0/mlflow", tags=["mlflow"])
+# The UI calls the same handlers under /ajax-api; kept out of the OpenAPI schema, where the
+# copies would only duplicate every operation (and their operation ids).
+router.include_router(_routes, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
+router.include_router(_v3_routes, prefix="/api/3.0/mlflow", tags=["mlflow"])
+router.include_router(_v3_routes, prefix="/ajax-api/3.0/mlflow", include_in_schema=False)

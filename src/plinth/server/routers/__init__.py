@@ -1,0 +1,17 @@
+"""Every router the server mounts, in one list so ``create_app`` stays a loop."""
+
+from fastapi import APIRouter
+
+from plinth.server.mlflow import artifacts as mlflow_artifacts
+from plinth.server.mlflow import tracking as mlflow_tracking
+from plinth.server.routers import audit, experiments, health, runs, users
+
+ALL: list[APIRouter] = [
+    health.router,
+    experiments.router,
+    runs.router,
+    users.router,
+    audit.router,
+    mlflow_tracking.router,
+    mlflow_artifacts.router,
+]

@@ -1,0 +1,37 @@
+"""/api/v1/audit: who did what, newest first (``admin``), and recording events that happen
+outside the metadata store, such as artifact uploads (``editor``, attributed to the caller)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from plinth.entities import AuditEvent, Role
+from plinth.schemas.auth import AuditEventCreate
+from plinth.server.auth import require
+from plinth.server.deps import get_auth_store
+from plinth.store.base import AuthStore
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+Store = Annotated[AuthStore, Depends(get_auth_store)]
+
+
+@router.get("/audit", dependencies=[Depends(require(Role.ADMIN))])
+def list_audit_events(
+    store: Store,
+    since: Annotated[int | None, Query(description="Epoch ms; only events at or after it.")] = None,
+    user: Annotated[str | None, Query(description="Only this user's events.")] = None,
+    limit: int = 1000,
+) -> list[AuditEvent]:
+    return store.list_audit_events(since=since, user_name=user, limit=limit)
+
+
+@router.post(
+    "/audit",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(require(Role.EDITOR))],
+)
+def record_audit_event(body: AuditEventCreate, store: Store) -> None:
+    store.record_audit_event(body.action, body.object_type, body.object_id, body.details)

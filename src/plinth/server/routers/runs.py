@@ -1,0 +1,132 @@
+"""/api/v1/runs: runs, what is logged into them (log-batch, tags, metric history, inputs)
+and comments on them.
+
+Reads need ``viewer``, everything else ``editor`` (``require_for_method``). Responses that
+carry metric values use ``RunWire``/``MetricWire`` so NaN and infinities survive JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from plinth.entities import Comment, Metric, Page, Run, RunInfo, User, ViewType, now_ms
+from plinth.schemas.common import PageOut
+from plinth.schemas.tracking import (
+    CommentCreate,
+    LogBatch,
+    LogInputs,
+    MetricWire,
+    RunCreate,
+    RunUpdate,
+    RunWire,
+)
+from plinth.server.auth import require_for_method
+from plinth.server.deps import get_tracking_store
+from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
+
+router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(require_for_method)])
+
+Store = Annotated[TrackingStore, Depends(get_tracking_store)]
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+
+
+@router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunWire)
+def create_run(
+    body: RunCreate, store: Store, user: Annotated[User, Depends(require_for_method)]
+) -> Run:
+    """Start a run; ``user_id`` defaults to the caller and ``start_time`` to now."""
+    return store.create_run(
+        body.experiment_id,
+        user_id=body.user_id or user.name,
+        start_time=now_ms() if body.start_time is None else body.start_time,
+        tags=body.tags,
+        run_name=body.run_name,
+    )
+
+
+@router.get("/runs", response_model=PageOut[RunWire])
+def search_runs(
+    store: Store,
+    experiment_id: Annotated[tuple[str, ...], Query()] = (),
+    filter: str | None = None,
+    view_type: ViewType = ViewType.ACTIVE_ONLY,
+    max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+    order_by: Annotated[tuple[str, ...], Query()] = (),
+    page_token: str | None = None,
+) -> Page[Run]:
+    """Runs of the experiments (repeat ``experiment_id``) matching MLflow's search grammar."""
+    return store.search_runs(
+        experiment_id,
+        filter_string=filter,
+        view_type=view_type,
+        max_results=max_results,
+        order_by=order_by,
+        page_token=page_token,
+    )
+
+
+@router.get("/runs/{run_id}", response_model=RunWire)
+def get_run(run_id: str, store: Store) -> Run:
+    return store.get_run(run_id)
+
+
+@router.patch("/runs/{run_id}")
+def update_run(run_id: str, body: RunUpdate, store: Store) -> RunInfo:
+    """Change status, end time or name; a non-terminal status clears the end time."""
+    return store.update_run_info(
+        run_id, status=body.status, end_time=body.end_time, run_name=body.run_name
+    )
+
+
+@router.delete("/runs/{run_id}", status_code=NO_CONTENT)
+def delete_run(run_id: str, store: Store) -> None:
+    store.delete_run(run_id)
+
+
+@router.post("/runs/{run_id}/restore", status_code=NO_CONTENT)
+def restore_run(run_id: str, store: Store) -> None:
+    store.restore_run(run_id)
+
+
+@router.post("/runs/{run_id}/log-batch", status_code=NO_CONTENT)
+def log_batch(run_id: str, body: LogBatch, store: Store) -> None:
+    """Metrics are appended, params are immutable, tags are last-write-wins.
+
+    Metric values may be ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (JSON has no such numbers).
+    """
+    store.log_batch(run_id, metrics=body.metric_entities(), params=body.params, tags=body.tags)
+
+
+@router.delete("/runs/{run_id}/tags/{key:path}", status_code=NO_CONTENT)
+def delete_tag(run_id: str, key: str, store: Store) -> None:
+    store.delete_tag(run_id, key)
+
+
+@router.get("/runs/{run_id}/metrics/{key:path}", response_model=PageOut[MetricWire])
+def get_metric_history(
+    run_id: str,
+    key: str,
+    store: Store,
+    max_results: int | None = None,
+    page_token: str | None = None,
+) -> Page[Metric]:
+    """Every point of one metric, ordered by step then timestamp."""
+    return store.get_metric_history(run_id, key, max_results=max_results, page_token=page_token)
+
+
+@router.post("/runs/{run_id}/inputs", status_code=NO_CONTENT)
+def log_inputs(run_id: str, body: LogInputs, store: Store) -> None:
+    store.log_inputs(run_id, body.datasets)
+
+
+@router.post("/runs/{run_id}/comments", status_code=status.HTTP_201_CREATED)
+def add_comment(run_id: str, body: CommentCreate, store: Store) -> Comment:
+    return store.add_comment(run_id, body.text)
+
+
+@router.get("/runs/{run_id}/comments")
+def list_comments(run_id: str, store: Store) -> list[Comment]:
+    """Comments on the run, oldest first."""
+    return store.list_comments(run_id)

@@ -1,0 +1,204 @@
+"""One HTTP call to a Plinth server: encode, send with retries, map errors, decode JSON.
+
+Errors come back as the same ``PlinthError`` families the embedded store raises: a JSON
+error body ``{"error_code", "message"}`` goes through ``plinth.errors.error_from_code``;
+a server that does not answer becomes ``BackendUnavailableError`` naming its URL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar
+from urllib.parse import quote
+
+import httpx
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from plinth import __version__
+from plinth.errors import (
+    BackendUnavailableError,
+    InvalidArgumentError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    PlinthError,
+    UnauthenticatedError,
+    error_from_code,
+)
+
+M = TypeVar("M", bound=BaseModel)
+QueryItem: TypeAlias = str | int | float | bool | None
+QueryValue: TypeAlias = str | int | Sequence[str] | None
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_STATUS = 503
+# Statuses a proxy may answer with, without our JSON error body.
+_FAMILY_FOR_STATUS: dict[int, type[PlinthError]] = {
+    400: InvalidArgumentError,
+    401: UnauthenticatedError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: PayloadTooLargeError,
+    502: BackendUnavailableError,
+    503: BackendUnavailableError,
+    504: BackendUnavailableError,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How often and how patiently to retry a request the server did not take.
+
+    Args:
+        attempts: Tries in total, the first included.
+        backoff_s: Pause before the first retry; it doubles after each one.
+        max_backoff_s: Upper bound of one pause.
+        sleep: Injected so tests do not wait.
+    """
+
+    attempts: int = 4
+    backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def pause(self, attempt: int) -> float:
+        return float(min(self.max_backoff_s, self.backoff_s * 2**attempt))
+
+
+def path_segment(value: str) -> str:
+    """Quote ``value`` as one path segment: slashes and dot segments must not be read as
+    path structure (metric and tag keys may contain ``/`` and ``.``)."""
+    return quote(value, safe="").replace(".", "%2E")
+
+
+def new_http_client(base_url: str, *, token: str | None, timeout_s: float = 30.0) -> httpx.Client:
+    """A keep-alive client for a Plinth server, authenticated by ``token`` when given."""
+    headers = {"User-Agent": f"plinth/{__version__}", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        headers=headers,
+        timeout=httpx.Timeout(timeout_s, connect=5.0),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+
+
+class RestClient:
+    """Calls a Plinth server over an injected ``httpx.Client`` (whose pool is kept alive)."""
+
+    def __init__(self, http: httpx.Client, *, retry: RetryPolicy | None = None) -> None:
+        self.http = http
+        self.retry = retry or RetryPolicy()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: BaseModel | None = None,
+        params: Mapping[str, QueryValue] | None = None,
+    ) -> Any:
+        """Send one request and return its decoded JSON (``None`` for an empty body)."""
+        response = self._send(method, path, body, params)
+        _raise_for_error(response)
+        return orjson.loads(response.content) if response.content else None
+
+    def find(self, path: str, *, params: Mapping[str, QueryValue] | None = None) -> Any:
+        """GET that answers ``None`` instead of raising when the object does not exist."""
+        response = self._send("GET", path, None, params)
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return None
+        _raise_for_error(response)
+        return orjson.loads(response.content)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: BaseModel | None,
+        params: Mapping[str, QueryValue] | None,
+    ) -> httpx.Response:
+        request = self.http.build_request(
+            method,
+            path,
+            content=None if body is None else orjson.dumps(body.model_dump(mode="json")),
+            headers={"Content-Type": "application/json"} if body is not None else None,
+            params=_query(params),
+        )
+        for attempt in range(self.retry.attempts):
+            is_last = attempt == self.retry.attempts - 1
+            try:
+                response = self.http.send(request)
+            except httpx.TransportError as exc:
+                if is_last or not _may_retry(method, exc):
+                    raise BackendUnavailableError(
+                        f"Plinth server at {request.url} did not answer: {exc!r}"
+                    ) from exc
+            else:
+                if is_last or not _should_retry_status(method, response):
+                    return response
+                response.close()
+            self.retry.sleep(self.retry.pause(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def build(model: type[M], **values: object) -> M:
+    """Validate a request body client-side; bad values raise the server's error family."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise InvalidArgumentError(f"Invalid request: {problems}") from None
+
+
+def _may_retry(method: str, exc: httpx.TransportError) -> bool:
+    # A failed connect never reached the server, so even a POST is safe to resend; any
+    # later failure may have been applied, so only idempotent requests are retried.
+    return (
+        isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or method in IDEMPOTENT_METHODS
+    )
+
+
+def _should_retry_status(method: str, response: httpx.Response) -> bool:
+    return response.status_code == _RETRY_STATUS and method in IDEMPOTENT_METHODS
+
+
+def _query(params: Mapping[str, QueryValue] | None) -> list[tuple[str, QueryItem]] | None:
+    """Query pairs without the unset values; sequences become repeated keys."""
+    if params is None:
+        return None
+    pairs: list[tuple[str, QueryItem]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, str | int):
+            pairs.append((key, value))
+        else:
+            pairs.extend((key, item) for item in value)
+    return pairs
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    error = _error_body(response)
+    if error is not None:
+        raise error_from_code(*error)
+    family = _FAMILY_FOR_STATUS.get(response.status_code, PlinthError)
+    raise family(f"HTTP {response.status_code} from {response.request.url}: {response.text[:200]}")
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str] | None:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("error_code"), str):
+        return body["error_code"], str(body.get("message", ""))
+    return None

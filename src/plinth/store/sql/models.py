@@ -1,0 +1,212 @@
+"""SQLAlchemy 2 table models. ORM rows never leave ``store/sql``: converters make entities.
+
+Schema changes only through Alembic (``store/sql/migrations``). Column sizes follow MLflow's
+limits (keys 250 characters, param values 6000, tag values 8000) so anything the official
+client accepts fits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+KEY_LENGTH = 250
+PARAM_VALUE_LENGTH = 6000
+TAG_VALUE_LENGTH = 8000
+NAME_LENGTH = 256
+
+_STAGES = "lifecycle_stage IN ('active', 'deleted')"
+_STATUSES = "status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (CheckConstraint(_STAGES, name="experiments_lifecycle_stage"),)
+
+    # Integer ids because MLflow clients assume the default experiment is "0".
+    experiment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    artifact_location: Mapped[str] = mapped_column(String(1000))
+    lifecycle_stage: Mapped[str] = mapped_column(String(32), default="active")
+    creation_time: Mapped[int] = mapped_column(BigInteger)
+    last_update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExperimentTagRow(Base):
+    __tablename__ = "experiment_tags"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(_STAGES, name="runs_lifecycle_stage"),
+        CheckConstraint(_STATUSES, name="runs_status"),
+        Index("ix_runs_experiment_stage_start", "experiment_id", "lifecycle_stage", "start_time"),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE")
+    )
+    run_name: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    user_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    status: Mapped[str] = mapped_column(String(20))
+    start_time: Mapped[int] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    artifact_uri: Mapped[str] = mapped_column(String(1000))
+    lifecycle_stage: Mapped[str] = mapped_column(String(32), default="active")
+    deleted_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ParamRow(Base):
+    __tablename__ = "params"
+    __table_args__ = (Index("ix_params_key", "key"),)
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(PARAM_VALUE_LENGTH))
+
+
+class TagRow(Base):
+    __tablename__ = "tags"
+    __table_args__ = (Index("ix_tags_key", "key"),)
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
+
+
+class MetricRow(Base):
+    """Every logged metric point; metrics append and are never overwritten."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_key_step", "run_id", "key", "step", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    # NaN is stored as value 0 + is_nan because SQLite turns NaN into NULL.
+    value: Mapped[float] = mapped_column(Float(precision=53))
+    is_nan: Mapped[bool] = mapped_column(Boolean, default=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LatestMetricRow(Base):
+    """The latest point per (run, key), maintained on write so search never scans history."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[float] = mapped_column(Float(precision=53))
+    is_nan: Mapped[bool] = mapped_column(Boolean, default=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(BigInteger)
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("experiment_id", "name", "digest"),)
+
+    dataset_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(500))
+    digest: Mapped[str] = mapped_column(String(64))
+    source_type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    schema: Mapped[str | None] = mapped_column(Text, nullable=True)
+    profile: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RunInputRow(Base):
+    __tablename__ = "run_inputs"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset_id: Mapped[str] = mapped_column(
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"), primary_key=True
+    )
+    tags_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class CommentRow(Base):
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_run", "run_id", "created_at"),)
+
+    comment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'editor', 'approver', 'admin')", name="users_role"),
+    )
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"))
+    # sha256 of a 256-bit random secret: brute force is hopeless, so no slow KDF is needed and
+    # every request can be authenticated with one indexed lookup.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEventRow(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_timestamp", "timestamp"),)
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    user_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str] = mapped_column(String(500))
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)

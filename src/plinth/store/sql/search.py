@@ -1,0 +1,442 @@
+"""Run and experiment searches as single SQL statements, plus offset page tokens.
+
+The statements select ids only; the store loads the page's params, metrics and tags in bulk
+afterwards. Every filter clause becomes a correlated ``EXISTS`` probe on the child table's
+``(run_id, key)`` primary key, so a run never appears twice and no ``DISTINCT`` is needed.
+Each ``order_by`` on a metric, param or tag is a ``LEFT OUTER JOIN`` of an aliased child table
+on ``(run_id, key)``: at most one row per run, and runs without the key sort last.
+
+Two behaviours differ between SQLite and PostgreSQL out of the box and are made the same
+here with small dialect-aware constructs (``@compiles``):
+
+* ``LIKE``: case-insensitive for ASCII on SQLite, case-sensitive on PostgreSQL. MLflow's
+  ``LIKE`` is case-sensitive, so SQLite gets the pattern translated to ``GLOB`` (always
+  case-sensitive). Both dialects treat ``\\`` as the escape character (PostgreSQL's default).
+* string ``ORDER BY``: PostgreSQL sorts by the database's collation (``en_US`` puts ``a``
+  before ``B``), SQLite by code point. PostgreSQL sorts with ``COLLATE "C"`` so both agree
+  and pages are identical whichever backend serves them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    String,
+    and_,
+    case,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from plinth.entities.tracking import ViewType
+from plinth.errors import InvalidArgumentError
+from plinth.store.sql.models import (
+    DatasetRow,
+    ExperimentRow,
+    ExperimentTagRow,
+    LatestMetricRow,
+    ParamRow,
+    RunInputRow,
+    RunRow,
+    TagRow,
+)
+from plinth.tracking.search_filter import (
+    Comparison,
+    Operator,
+    OrderKey,
+    parse_experiment_filter,
+    parse_experiment_order_by,
+    parse_order_by,
+    parse_run_filter,
+)
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+"""The run-input tag MLflow stores a dataset's context (``training``, ``eval``) under."""
+
+# --- Dialect-aware constructs -------------------------------------------------------------
+
+
+class _CaseSensitiveLike(FunctionElement[bool]):
+    """``column LIKE pattern`` (escape ``\\``), case-sensitive on every backend.
+
+    Carries the pattern twice, as LIKE and as GLOB, because statements are built before the
+    dialect is known; the compiler renders the one its dialect needs.
+    """
+
+    type = Boolean()
+    name = "plinth_like"
+    inherit_cache = True
+
+
+@compiles(_CaseSensitiveLike)
+def _compile_like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, like, _glob = element.clauses
+    return compiler.process(column.like(like, escape="\\"), **kw)
+
+
+@compiles(_CaseSensitiveLike, "sqlite")
+def _compile_like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _like, glob = element.clauses
+    return f"({compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)})"
+
+
+class _JsonText(FunctionElement[str]):
+    """The text of one top-level key of a JSON object stored in a text column."""
+
+    type = String()
+    name = "plinth_json_text"
+    inherit_cache = True
+
+
+@compiles(_JsonText)
+def _compile_json_text(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    document, key, _path = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(CAST({document} AS JSON) ->> CAST({key} AS TEXT))"
+
+
+@compiles(_JsonText, "sqlite")
+def _compile_json_text_sqlite(element: _JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    document, _key, path = (compiler.process(c, **kw) for c in element.clauses)
+    return f"json_extract({document}, {path})"
+
+
+class _CodePointOrder(FunctionElement[str]):
+    """A string column sorted by code point (SQLite's default, ``COLLATE "C"`` elsewhere)."""
+
+    type = String()
+    name = "plinth_code_point_order"
+    inherit_cache = True
+
+
+@compiles(_CodePointOrder)
+def _compile_code_point(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f'{compiler.process(column, **kw)} COLLATE "C"'
+
+
+@compiles(_CodePointOrder, "sqlite")
+def _compile_code_point_sqlite(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return str(compiler.process(column, **kw))
+
+
+def _like_patterns(pattern: str) -> tuple[str, str]:
+    """The pattern normalised for ``LIKE ... ESCAPE '\\'``, and translated to GLOB.
+
+    ``\\x`` is a literal x, as in PostgreSQL. A trailing lone backslash is taken literally
+    (PostgreSQL would reject the pattern with an error).
+    """
+    parts: list[tuple[bool, str]] = []  # (is_wildcard, char)
+    chars = iter(pattern)
+    for ch in chars:
+        parts.append((False, next(chars, "\\")) if ch == "\\" else (ch in "%_", ch))
+    like = "".join(ch if wild or ch not in "%_\\" else "\\" + ch for wild, ch in parts)
+    # GLOB: * and ? are the wildcards; a bracket class holds a literal *, ? or [.
+    glob_literal = {"*": "[*]", "?": "[?]", "[": "[[]"}
+    glob = "".join(
+        ("*" if ch == "%" else "?") if wild else glob_literal.get(ch, ch) for wild, ch in parts
+    )
+    return like, glob
+
+
+def _like(column: SQLColumnExpression[Any], pattern: str) -> ColumnElement[bool]:
+    like, glob = _like_patterns(pattern)
+    element = _CaseSensitiveLike(column, literal(like, String), literal(glob, String))
+    # As a comparison, so SQLite does not render the boolean function as "(...) = 1".
+    return element.as_comparison(1, 2)
+
+
+def _json_text(column: SQLColumnExpression[Any], key: str) -> ColumnElement[str]:
+    path = '$."' + key.replace('"', '\\"') + '"'
+    return _JsonText(column, literal(key, String), literal(path, String))
+
+
+# --- Comparisons ---------------------------------------------------------------------------
+
+_Compare = Callable[[SQLColumnExpression[Any], Any], ColumnElement[bool]]
+_NUMERIC_COMPARE: dict[str, _Compare] = {
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+def _compare(column: SQLColumnExpression[Any], op: Operator, value: object) -> ColumnElement[bool]:
+    """``column op value`` for every operator but ``IS [NOT] NULL`` (a key's absence)."""
+    if op == "LIKE" and isinstance(value, str):
+        return _like(column, value)
+    if op == "ILIKE" and isinstance(value, str):
+        # Renders ILIKE on PostgreSQL and lower(x) LIKE lower(y) on SQLite (ASCII-only folding).
+        return column.ilike(_like_patterns(value)[0], escape="\\")
+    if op in ("IN", "NOT IN") and isinstance(value, tuple):
+        return column.in_(value) if op == "IN" else column.not_in(value)
+    if op in _NUMERIC_COMPARE and isinstance(value, str | int | float):
+        return _NUMERIC_COMPARE[op](column, value)
+    raise InvalidArgumentError(f"Invalid comparison {op} {value!r}")
+
+
+def _key_value(
+    c: Comparison,
+    link: ColumnElement[bool],
+    key: InstrumentedAttribute[str],
+    value: InstrumentedAttribute[str],
+) -> ColumnElement[bool]:
+    """A param/tag clause: EXISTS a row for the key (``link`` correlates it to its owner)."""
+    match = select(literal(1)).where(link, key == c.key)
+    if c.op == "IS NULL":
+        return ~match.exists()
+    if c.op == "IS NOT NULL":
+        return match.exists()
+    return match.where(_compare(value, c.op, c.value)).exists()
+
+
+def _metric_condition(c: Comparison) -> ColumnElement[bool]:
+    m = LatestMetricRow
+    compared = _compare(m.value, c.op, c.value)
+    # NaN is stored as 0 + is_nan. Like IEEE NaN (and MLflow) it satisfies only "!=", so the
+    # placeholder 0 must never match anything else.
+    if c.op == "!=":
+        compared = or_(compared, m.is_nan.is_(True))
+    else:
+        compared = and_(compared, m.is_nan.is_(False))
+    return select(literal(1)).where(m.run_id == RunRow.run_id, m.key == c.key, compared).exists()
+
+
+def _dataset_condition(c: Comparison) -> ColumnElement[bool]:
+    column: SQLColumnExpression[Any]
+    if c.key == "context":
+        column = _json_text(RunInputRow.tags_json, DATASET_CONTEXT_TAG)
+    else:
+        column = DatasetRow.name if c.key == "name" else DatasetRow.digest
+    return (
+        select(literal(1))
+        .select_from(RunInputRow)
+        .join(DatasetRow, DatasetRow.dataset_id == RunInputRow.dataset_id)
+        .where(RunInputRow.run_id == RunRow.run_id, _compare(column, c.op, c.value))
+        .exists()
+    )
+
+
+_RUN_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "run_id": RunRow.run_id,
+    "run_name": RunRow.run_name,
+    "user_id": RunRow.user_id,
+    "status": RunRow.status,
+    "artifact_uri": RunRow.artifact_uri,
+    "lifecycle_stage": RunRow.lifecycle_stage,
+    "start_time": RunRow.start_time,
+    "end_time": RunRow.end_time,
+}
+
+
+def _run_condition(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "attribute":
+        return _compare(_RUN_COLUMNS[c.key], c.op, c.value)
+    if c.entity == "metric":
+        return _metric_condition(c)
+    if c.entity == "dataset":
+        return _dataset_condition(c)
+    if c.entity == "param":
+        return _key_value(c, ParamRow.run_id == RunRow.run_id, ParamRow.key, ParamRow.value)
+    return _key_value(c, TagRow.run_id == RunRow.run_id, TagRow.key, TagRow.value)
+
+
+# --- Ordering ------------------------------------------------------------------------------
+
+
+def _directed(column: SQLColumnExpression[Any], ascending: bool) -> ColumnElement[Any]:
+    return column.asc() if ascending else column.desc()
+
+
+def _attribute_order(key: OrderKey) -> list[ColumnElement[Any]]:
+    column: SQLColumnExpression[Any] = _RUN_COLUMNS[key.key]
+    if key.key not in ("start_time", "end_time"):
+        column = _CodePointOrder(column)
+    term = _directed(column, key.ascending)
+    # Only end_time can be NULL; leaving the others bare keeps start_time index-friendly.
+    return [term.nulls_last() if key.key == "end_time" else term]
+
+
+def _child_order(
+    stmt: Select[str], key: OrderKey, index: int
+) -> tuple[Select[str], list[ColumnElement[Any]]]:
+    """Join the ordering metric/param/tag under an alias; runs without the key sort last."""
+    if key.entity == "metric":
+        metric = aliased(LatestMetricRow, name=f"order_{index}")
+        stmt = stmt.outerjoin(metric, and_(metric.run_id == RunRow.run_id, metric.key == key.key))
+        # MLflow's rank: real values, then NaN, then runs that never logged the metric.
+        rank = case((metric.is_nan.is_(True), 1), (metric.value.is_(None), 2), else_=0)
+        return stmt, [rank, _directed(metric.value, key.ascending)]
+    table: type[ParamRow] | type[TagRow] = ParamRow if key.entity == "param" else TagRow
+    child = aliased(table, name=f"order_{index}")
+    stmt = stmt.outerjoin(child, and_(child.run_id == RunRow.run_id, child.key == key.key))
+    return stmt, [_directed(_CodePointOrder(child.value), key.ascending).nulls_last()]
+
+
+def _run_order(stmt: Select[str], keys: list[OrderKey]) -> Select[str]:
+    terms: list[ColumnElement[Any]] = []
+    for index, key in enumerate(keys):
+        if key.entity == "attribute":
+            terms += _attribute_order(key)
+        else:
+            stmt, more = _child_order(stmt, key, index)
+            terms += more
+    ordered = {k.key for k in keys if k.entity == "attribute"}
+    # MLflow's natural order, then run_id so equal keys page deterministically.
+    if "start_time" not in ordered:
+        terms.append(RunRow.start_time.desc())
+    if "run_id" not in ordered:
+        terms.append(RunRow.run_id.asc())
+    return stmt.order_by(*terms)
+
+
+def _check_window(offset: int, limit: int) -> None:
+    if offset < 0:
+        raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
+    if limit < 0:
+        raise InvalidArgumentError(f"limit must be >= 0, got {limit}")
+
+
+def _stages(view_type: ViewType) -> list[str]:
+    return [stage.value for stage in view_type.stages()]
+
+
+def run_search_statement(
+    *,
+    experiment_ids: Sequence[int],
+    filter_string: str | None,
+    view_type: ViewType,
+    order_by: Sequence[str],
+    offset: int,
+    limit: int,
+) -> Select[str]:
+    """The ``run_id`` s of one page of ``search_runs``, in order.
+
+    Args:
+        experiment_ids: Experiments to search; empty matches nothing.
+        filter_string: MLflow filter syntax (see ``plinth.tracking.search_filter``).
+        view_type: Which lifecycle stages to include.
+        order_by: MLflow ``order_by`` items (default ``start_time DESC``); ties break by run_id.
+        offset: Rows to skip (from :func:`decode_page_token`).
+        limit: Rows to return; pass ``max_results + 1`` to learn whether a next page exists.
+
+    Raises:
+        InvalidArgumentError: The filter or an order_by item is invalid, or offset/limit < 0.
+    """
+    _check_window(offset, limit)
+    conditions = [_run_condition(c) for c in parse_run_filter(filter_string)]
+    stmt = select(RunRow.run_id).where(
+        RunRow.experiment_id.in_(experiment_ids),
+        RunRow.lifecycle_stage.in_(_stages(view_type)),
+        *conditions,
+    )
+    return _run_order(stmt, parse_order_by(order_by)).offset(offset).limit(limit)
+
+
+# --- Experiments ---------------------------------------------------------------------------
+
+_EXPERIMENT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "experiment_id": ExperimentRow.experiment_id,
+    "name": ExperimentRow.name,
+    "creation_time": ExperimentRow.creation_time,
+    "last_update_time": ExperimentRow.last_update_time,
+}
+
+
+def _experiment_condition(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "tag":
+        link = ExperimentTagRow.experiment_id == ExperimentRow.experiment_id
+        return _key_value(c, link, ExperimentTagRow.key, ExperimentTagRow.value)
+    value: object = c.value
+    if c.key == "experiment_id":
+        # The parser keeps ids as decimal strings; the column is an integer.
+        value = tuple(int(v) for v in value) if isinstance(value, tuple) else int(str(value))
+    return _compare(_EXPERIMENT_COLUMNS[c.key], c.op, value)
+
+
+def _experiment_order(keys: list[OrderKey]) -> list[ColumnElement[Any]]:
+    if not keys:
+        return [ExperimentRow.creation_time.desc(), ExperimentRow.experiment_id.asc()]
+    terms: list[ColumnElement[Any]] = []
+    for key in keys:
+        column: SQLColumnExpression[Any] = _EXPERIMENT_COLUMNS[key.key]
+        if key.key == "name":
+            column = _CodePointOrder(column)
+        terms.append(_directed(column, key.ascending))
+    if not any(k.key == "experiment_id" for k in keys):
+        # MLflow's SQL store breaks ties by experiment_id descending (newest first).
+        terms.append(ExperimentRow.experiment_id.desc())
+    return terms
+
+
+def experiment_search_statement(
+    *,
+    view_type: ViewType,
+    filter_string: str | None,
+    order_by: Sequence[str],
+    offset: int,
+    limit: int,
+) -> Select[int]:
+    """The ``experiment_id`` s of one page of ``search_experiments``, in order.
+
+    The default order is MLflow's: ``creation_time DESC, experiment_id ASC``. With an explicit
+    ``order_by`` that does not name ``experiment_id``, ties break by ``experiment_id DESC``.
+
+    Raises:
+        InvalidArgumentError: The filter or an order_by item is invalid, or offset/limit < 0.
+    """
+    _check_window(offset, limit)
+    conditions = [_experiment_condition(c) for c in parse_experiment_filter(filter_string)]
+    keys = parse_experiment_order_by(order_by)
+    return (
+        select(ExperimentRow.experiment_id)
+        .where(ExperimentRow.lifecycle_stage.in_(_stages(view_type)), *conditions)
+        .order_by(*_experiment_order(keys))
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+# --- Page tokens ---------------------------------------------------------------------------
+
+
+def encode_page_token(offset: int) -> str:
+    """An opaque token for the page starting at ``offset``: urlsafe base64 of JSON."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode("ascii")
+
+
+def decode_page_token(token: str | None) -> int:
+    """The offset a page token stands for; ``None`` or ``""`` is the first page.
+
+    Standard base64 (what MLflow's server issues) is accepted as well as urlsafe.
+
+    Raises:
+        InvalidArgumentError: The token was not made by :func:`encode_page_token`.
+    """
+    if not token:
+        return 0
+    try:
+        raw = base64.b64decode(token.translate(str.maketrans("-_", "+/")), validate=True)
+        offset = json.loads(raw)["offset"]
+    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        raise InvalidArgumentError(f"Invalid page token {token!r}") from exc
+    if type(offset) is not int or offset < 0:
+        raise InvalidArgumentError(f"Invalid page token {token!r}")
+    return offset

@@ -1,0 +1,98 @@
+"""What every SQL store area shares: the engine, transactions, the actor and the audit log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Self
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from plinth.entities import LOCAL_USER, now_ms
+from plinth.errors import BackendUnavailableError
+from plinth.store.sql.engine import WRITE_OPTION
+from plinth.store.sql.models import AuditEventRow
+
+
+class SqlStoreBase:
+    """Shared plumbing. ``actor`` is the user every mutation is attributed to."""
+
+    def __init__(self, engine: Engine, *, actor: str = LOCAL_USER) -> None:
+        self.engine = engine
+        self.actor = actor
+
+    def with_actor(self, actor: str) -> Self:
+        """A view of the same store acting as another user (shares the engine and pool)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.actor = actor
+        return clone
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._translate_errors(), Session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._translate_errors(), self.engine.connect() as raw:
+            conn = raw.execution_options(**{WRITE_OPTION: True})
+            with Session(bind=conn) as session, session.begin():
+                yield session
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise BackendUnavailableError(
+                f"The metadata database did not answer: {exc.orig}"
+            ) from exc
+
+    def _audit(
+        self,
+        session: Session,
+        action: str,
+        object_type: str,
+        object_id: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a mutation in the same transaction as the mutation itself."""
+        session.add(
+            AuditEventRow(
+                timestamp=now_ms(),
+                user_name=self.actor,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                details=json.dumps(details, default=str) if details else None,
+            )
+        )
+
+    def _upsert(
+        self,
+        session: Session,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        keys: Sequence[str],
+        update: Sequence[str],
+    ) -> None:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE SET update-columns, in one statement."""
+        if not rows:
+            return
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={col: stmt.excluded[col] for col in update}
+        )
+        session.execute(stmt, list(rows))

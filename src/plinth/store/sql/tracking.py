@@ -1,0 +1,767 @@
+"""The tracking store on SQLAlchemy: SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from plinth.entities import (
+    Comment,
+    Dataset,
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Page,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+    ViewType,
+    now_ms,
+)
+from plinth.entities import validation as v
+from plinth.entities.run_names import generate_run_name
+from plinth.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ExperimentNotFoundError,
+    InvalidArgumentError,
+    NotFoundError,
+    RunNotFoundError,
+)
+from plinth.store.base import SEARCH_MAX_RESULTS_LIMIT, TrackingStore
+from plinth.store.sql.models import (
+    CommentRow,
+    DatasetRow,
+    ExperimentRow,
+    ExperimentTagRow,
+    LatestMetricRow,
+    MetricRow,
+    ParamRow,
+    RunInputRow,
+    RunRow,
+    TagRow,
+)
+from plinth.store.sql.search import (
+    decode_page_token,
+    encode_page_token,
+    experiment_search_statement,
+    run_search_statement,
+)
+from plinth.store.sql.session import SqlStoreBase
+
+RUN_NAME_TAG = "mlflow.runName"
+ARTIFACTS_SCHEME = "mlflow-artifacts:"
+# SQLite limits bound parameters per statement; chunk IN lists below it.
+_IN_CHUNK = 900
+
+
+class SqlTrackingStore(SqlStoreBase, TrackingStore):
+    """Tracking on SQL. Artifact locations default to ``mlflow-artifacts:/<experiment_id>``,
+    resolved against the configured artifact root by whoever reads or writes artifacts, so
+    the same database works embedded and behind ``plinth server``."""
+
+    # -- experiments -----------------------------------------------------------------------
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Sequence[RunTag] = ()
+    ) -> str:
+        v.validate_experiment_name(name)
+        checked_tags = [_checked_tag(t) for t in tags]
+        now = now_ms()
+        try:
+            with self._write() as s:
+                row = ExperimentRow(
+                    name=name,
+                    artifact_location=artifact_location or "",
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    creation_time=now,
+                    last_update_time=now,
+                )
+                s.add(row)
+                s.flush()
+                if not artifact_location:
+                    row.artifact_location = f"{ARTIFACTS_SCHEME}/{row.experiment_id}"
+                s.add_all(
+                    ExperimentTagRow(experiment_id=row.experiment_id, key=t.key, value=t.value)
+                    for t in checked_tags
+                )
+                self._audit(
+                    s, "create_experiment", "experiment", str(row.experiment_id), {"name": name}
+                )
+                return str(row.experiment_id)
+        except IntegrityError as exc:
+            raise AlreadyExistsError(
+                f"Experiment '{name}' already exists (it may be deleted: restore it or "
+                "choose another name)."
+            ) from exc
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read() as s:
+            return self._experiment_entity(s, self._experiment_row(s, experiment_id))
+
+    def find_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._read() as s:
+            row = s.scalars(select(ExperimentRow).where(ExperimentRow.name == name)).first()
+            return None if row is None else self._experiment_entity(s, row)
+
+    def search_experiments(
+        self,
+        *,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> Page[Experiment]:
+        _check_max_results(max_results)
+        offset = decode_page_token(page_token)
+        stmt = experiment_search_statement(
+            view_type=view_type,
+            filter_string=filter_string,
+            order_by=order_by,
+            offset=offset,
+            limit=max_results + 1,
+        )
+        with self._read() as s:
+            ids = list(s.scalars(stmt))
+            has_more = len(ids) > max_results
+            ids = ids[:max_results]
+            rows = {r.experiment_id: r for r in _in_chunks(s, ExperimentRow, "experiment_id", ids)}
+            tags = self._experiment_tags(s, ids)
+            items = [_experiment_from_row(rows[i], tags.get(i, {})) for i in ids]
+        token = encode_page_token(offset + max_results) if has_more else None
+        return Page(items, token)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        v.validate_experiment_name(new_name)
+        try:
+            with self._write() as s:
+                row = self._experiment_row(s, experiment_id)
+                _require_active_experiment(row)
+                old = row.name
+                row.name, row.last_update_time = new_name, now_ms()
+                s.flush()
+                self._audit(
+                    s,
+                    "rename_experiment",
+                    "experiment",
+                    experiment_id,
+                    {"from": old, "to": new_name},
+                )
+        except IntegrityError as exc:
+            raise AlreadyExistsError(f"Experiment '{new_name}' already exists.") from exc
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_stage(experiment_id, LifecycleStage.DELETED)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE)
+
+    def _set_experiment_stage(self, experiment_id: str, stage: LifecycleStage) -> None:
+        with self._write() as s:
+            row = self._experiment_row(s, experiment_id)
+            now = now_ms()
+            row.lifecycle_stage, row.last_update_time = stage, now
+            other = (
+                LifecycleStage.ACTIVE if stage is LifecycleStage.DELETED else LifecycleStage.DELETED
+            )
+            s.execute(
+                update(RunRow)
+                .where(RunRow.experiment_id == row.experiment_id)
+                .where(RunRow.lifecycle_stage == other)
+                .values(
+                    lifecycle_stage=stage,
+                    deleted_time=now if stage is LifecycleStage.DELETED else None,
+                )
+            )
+            action = (
+                "delete_experiment" if stage is LifecycleStage.DELETED else "restore_experiment"
+            )
+            self._audit(s, action, "experiment", experiment_id, {"name": row.name})
+
+    def set_experiment_tag(self, experiment_id: str, tag: RunTag) -> None:
+        tag = _checked_tag(tag)
+        with self._write() as s:
+            row = self._experiment_row(s, experiment_id)
+            _require_active_experiment(row)
+            self._upsert(
+                s,
+                ExperimentTagRow.__table__,  # type: ignore[arg-type]
+                [{"experiment_id": row.experiment_id, "key": tag.key, "value": tag.value}],
+                keys=("experiment_id", "key"),
+                update=("value",),
+            )
+            self._audit(s, "set_experiment_tag", "experiment", experiment_id, {"key": tag.key})
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        with self._write() as s:
+            row = self._experiment_row(s, experiment_id)
+            _require_active_experiment(row)
+            result = s.execute(
+                delete(ExperimentTagRow)
+                .where(ExperimentTagRow.experiment_id == row.experiment_id)
+                .where(ExperimentTagRow.key == key)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"No tag with name '{key}' in experiment {experiment_id}.")
+            self._audit(s, "delete_experiment_tag", "experiment", experiment_id, {"key": key})
+
+    def _experiment_row(self, s: Session, experiment_id: str) -> ExperimentRow:
+        row = s.get(ExperimentRow, v.validate_experiment_id(experiment_id))
+        if row is None:
+            raise ExperimentNotFoundError(f"No Experiment with id={experiment_id} exists")
+        return row
+
+    def _experiment_tags(self, s: Session, ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        tags: dict[int, dict[str, str]] = defaultdict(dict)
+        for t in _in_chunks(s, ExperimentTagRow, "experiment_id", ids):
+            tags[t.experiment_id][t.key] = t.value
+        return tags
+
+    def _experiment_entity(self, s: Session, row: ExperimentRow) -> Experiment:
+        tags = self._experiment_tags(s, [row.experiment_id]).get(row.experiment_id, {})
+        return _experiment_from_row(row, tags)
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag] = (),
+        run_name: str | None = None,
+    ) -> Run:
+        v.validate_timestamp("start_time", start_time)
+        checked = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
+        run_name = run_name or checked.get(RUN_NAME_TAG) or generate_run_name()
+        if checked.get(RUN_NAME_TAG, run_name) != run_name:
+            raise InvalidArgumentError(
+                f"run_name '{run_name}' and tag {RUN_NAME_TAG}='{checked[RUN_NAME_TAG]}' differ."
+            )
+        checked[RUN_NAME_TAG] = run_name
+        run_id = uuid.uuid4().hex
+        with self._write() as s:
+            experiment = self._experiment_row(s, experiment_id)
+            if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise ConflictError(
+                    f"Experiment {experiment_id} is deleted; restore it to create runs in it."
+                )
+            s.add(
+                RunRow(
+                    run_id=run_id,
+                    experiment_id=experiment.experiment_id,
+                    run_name=run_name,
+                    user_id=user_id,
+                    status=RunStatus.RUNNING,
+                    start_time=start_time,
+                    end_time=None,
+                    artifact_uri=f"{experiment.artifact_location.rstrip('/')}/{run_id}/artifacts",
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                )
+            )
+            s.flush()
+            s.execute(
+                insert(TagRow),
+                [{"run_id": run_id, "key": k, "value": x} for k, x in checked.items()],
+            )
+            self._audit(
+                s,
+                "create_run",
+                "run",
+                run_id,
+                {"experiment_id": experiment_id, "run_name": run_name},
+            )
+            return self._load_runs(s, [run_id])[0]
+
+    def get_run(self, run_id: str) -> Run:
+        v.validate_run_id(run_id)
+        with self._read() as s:
+            runs = self._load_runs(s, [run_id])
+            if not runs:
+                raise RunNotFoundError(f"Run with id={run_id} not found")
+            return runs[0]
+
+    def update_run_info(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        if end_time is not None:
+            v.validate_timestamp("end_time", end_time)
+        with self._write() as s:
+            row = self._run_row(s, run_id)
+            _require_active_run(row)
+            changes: dict[str, object] = {}
+            if status is not None:
+                row.status = changes["status"] = RunStatus(status)
+                if not RunStatus(status).is_terminal:
+                    row.end_time = None
+            if end_time is not None:
+                row.end_time = changes["end_time"] = end_time
+            if run_name:
+                row.run_name = changes["run_name"] = _checked_tag(
+                    RunTag(RUN_NAME_TAG, run_name)
+                ).value
+                self._upsert_tags(s, run_id, {RUN_NAME_TAG: run_name})
+            self._audit(s, "update_run", "run", run_id, changes)
+            s.flush()
+            return _run_info_from_row(row)
+
+    def delete_run(self, run_id: str) -> None:
+        self._set_run_stage(run_id, LifecycleStage.DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        self._set_run_stage(run_id, LifecycleStage.ACTIVE)
+
+    def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
+        with self._write() as s:
+            row = self._run_row(s, run_id)
+            row.lifecycle_stage = stage
+            row.deleted_time = now_ms() if stage is LifecycleStage.DELETED else None
+            action = "delete_run" if stage is LifecycleStage.DELETED else "restore_run"
+            self._audit(s, action, "run", run_id)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        v.validate_batch_size(len(metrics), len(params), len(tags))
+        metric_rows = [_checked_metric_row(run_id, m) for m in metrics]
+        param_values = _checked_params(params)
+        tag_values = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
+        with self._write() as s:
+            row = self._run_row(s, run_id)
+            _require_active_run(row)
+            if (metric_rows or param_values) and RunStatus(row.status).is_terminal:
+                raise ConflictError(
+                    f"Run {run_id} is {row.status}; metrics and params can only be logged to "
+                    "a running run. Start a new run, or resume this one with "
+                    f"start_run(run_id='{run_id}')."
+                )
+            self._insert_params(s, run_id, param_values)
+            if metric_rows:
+                s.execute(insert(MetricRow), metric_rows)
+                self._update_latest_metrics(s, run_id, metric_rows)
+            if tag_values:
+                self._upsert_tags(s, run_id, tag_values)
+                if RUN_NAME_TAG in tag_values:
+                    row.run_name = tag_values[RUN_NAME_TAG]
+            self._audit(
+                s, "log_batch", "run", run_id, _batch_summary(metric_rows, param_values, tag_values)
+            )
+
+    def _insert_params(self, s: Session, run_id: str, values: dict[str, str]) -> None:
+        if not values:
+            return
+        existing = dict(
+            s.execute(
+                select(ParamRow.key, ParamRow.value)
+                .where(ParamRow.run_id == run_id)
+                .where(ParamRow.key.in_(list(values)))
+            ).all()
+        )
+        for key, old in existing.items():
+            if old != values[key]:
+                raise InvalidArgumentError(
+                    f"Changing param values is not allowed. Param with key='{key}' was already "
+                    f"logged with value='{old}' for run ID='{run_id}'. Attempted logging new value "
+                    f"'{values[key]}'."
+                )
+        new = [
+            {"run_id": run_id, "key": k, "value": x} for k, x in values.items() if k not in existing
+        ]
+        if new:
+            s.execute(insert(ParamRow), new)
+
+    def _update_latest_metrics(
+        self, s: Session, run_id: str, rows: list[dict[str, object]]
+    ) -> None:
+        """Keep the point with the greatest (step, timestamp, value) per key, as MLflow does."""
+        best: dict[str, dict[str, object]] = {}
+        for r in rows:
+            key = str(r["key"])
+            if key not in best or _metric_order(r) > _metric_order(best[key]):
+                best[key] = r
+        current = {
+            m.key: m
+            for m in s.scalars(
+                select(LatestMetricRow)
+                .where(LatestMetricRow.run_id == run_id)
+                .where(LatestMetricRow.key.in_(list(best)))
+            )
+        }
+        changed = [
+            r
+            for k, r in best.items()
+            if k not in current or _metric_order(r) >= _metric_order(_latest_as_dict(current[k]))
+        ]
+        self._upsert(
+            s,
+            LatestMetricRow.__table__,  # type: ignore[arg-type]
+            changed,
+            keys=("run_id", "key"),
+            update=("value", "is_nan", "timestamp", "step"),
+        )
+
+    def _upsert_tags(self, s: Session, run_id: str, values: dict[str, str]) -> None:
+        self._upsert(
+            s,
+            TagRow.__table__,  # type: ignore[arg-type]
+            [{"run_id": run_id, "key": k, "value": x} for k, x in values.items()],
+            keys=("run_id", "key"),
+            update=("value",),
+        )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._write() as s:
+            row = self._run_row(s, run_id)
+            _require_active_run(row)
+            result = s.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"No tag with name: {key} in run with id {run_id}")
+            self._audit(s, "delete_tag", "run", run_id, {"key": key})
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[Metric]:
+        offset = decode_page_token(page_token)
+        stmt = (
+            select(
+                MetricRow.key,
+                MetricRow.value,
+                MetricRow.is_nan,
+                MetricRow.timestamp,
+                MetricRow.step,
+            )
+            .where(MetricRow.run_id == run_id, MetricRow.key == key)
+            .order_by(MetricRow.step, MetricRow.timestamp, MetricRow.id)
+            .offset(offset)
+        )
+        if max_results is not None:
+            _check_max_results(max_results, limit=10**6)
+            stmt = stmt.limit(max_results + 1)
+        with self._read() as s:
+            self._run_row(s, run_id)
+            rows = s.execute(stmt).all()
+        has_more = max_results is not None and len(rows) > max_results
+        rows = rows[:max_results] if max_results is not None else rows
+        items = [
+            Metric(key=r[0], value=math.nan if r[2] else r[1], timestamp=r[3], step=r[4])
+            for r in rows
+        ]
+        return Page(items, encode_page_token(offset + len(items)) if has_more else None)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        filter_string: str | None = None,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        _check_max_results(max_results)
+        offset = decode_page_token(page_token)
+        stmt = run_search_statement(
+            experiment_ids=[v.validate_experiment_id(e) for e in experiment_ids],
+            filter_string=filter_string,
+            view_type=view_type,
+            order_by=order_by,
+            offset=offset,
+            limit=max_results + 1,
+        )
+        with self._read() as s:
+            ids = list(s.scalars(stmt))
+            has_more = len(ids) > max_results
+            runs = self._load_runs(s, ids[:max_results])
+        token = encode_page_token(offset + max_results) if has_more else None
+        return Page(runs, token)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        with self._write() as s:
+            row = self._run_row(s, run_id)
+            _require_active_run(row)
+            for item in datasets:
+                dataset_id = self._dataset_id(s, row.experiment_id, item.dataset)
+                tags_json = json.dumps({t.key: t.value for t in item.tags}, sort_keys=True)
+                self._upsert(
+                    s,
+                    RunInputRow.__table__,  # type: ignore[arg-type]
+                    [{"run_id": run_id, "dataset_id": dataset_id, "tags_json": tags_json}],
+                    keys=("run_id", "dataset_id"),
+                    update=("tags_json",),
+                )
+            self._audit(
+                s,
+                "log_inputs",
+                "run",
+                run_id,
+                {"datasets": [f"{d.dataset.name}@{d.dataset.digest}" for d in datasets]},
+            )
+
+    def _dataset_id(self, s: Session, experiment_id: int, ds: Dataset) -> str:
+        for field, value in (("name", ds.name), ("digest", ds.digest)):
+            if not value:
+                raise InvalidArgumentError(f"Dataset {field} must be a non-empty string.")
+        existing = s.scalars(
+            select(DatasetRow.dataset_id).where(
+                DatasetRow.experiment_id == experiment_id,
+                DatasetRow.name == ds.name,
+                DatasetRow.digest == ds.digest,
+            )
+        ).first()
+        if existing:
+            return existing
+        dataset_id = uuid.uuid4().hex
+        s.add(
+            DatasetRow(
+                dataset_id=dataset_id,
+                experiment_id=experiment_id,
+                name=ds.name,
+                digest=ds.digest,
+                source_type=ds.source_type,
+                source=ds.source,
+                schema=ds.schema,
+                profile=ds.profile,
+            )
+        )
+        s.flush()
+        return dataset_id
+
+    def add_comment(self, run_id: str, text: str) -> Comment:
+        if not text or not text.strip():
+            raise InvalidArgumentError("Comment text must not be empty.")
+        with self._write() as s:
+            row = self._run_row(s, run_id)
+            _require_active_run(row)
+            comment = CommentRow(
+                comment_id=uuid.uuid4().hex,
+                run_id=run_id,
+                user_id=self.actor,
+                text=text,
+                created_at=now_ms(),
+            )
+            s.add(comment)
+            self._audit(s, "add_comment", "run", run_id, {"comment_id": comment.comment_id})
+            return _comment_from_row(comment)
+
+    def list_comments(self, run_id: str) -> list[Comment]:
+        with self._read() as s:
+            self._run_row(s, run_id)
+            rows = s.scalars(
+                select(CommentRow)
+                .where(CommentRow.run_id == run_id)
+                .order_by(CommentRow.created_at, CommentRow.comment_id)
+            )
+            return [_comment_from_row(r) for r in rows]
+
+    # -- loading ---------------------------------------------------------------------------
+    def _run_row(self, s: Session, run_id: str) -> RunRow:
+        row = s.get(RunRow, v.validate_run_id(run_id))
+        if row is None:
+            raise RunNotFoundError(f"Run with id={run_id} not found")
+        return row
+
+    def _load_runs(self, s: Session, run_ids: Sequence[str]) -> list[Run]:
+        """Whole runs for these ids, in this order, with one query per child table."""
+        if not run_ids:
+            return []
+        rows = {r.run_id: r for r in _in_chunks(s, RunRow, "run_id", run_ids)}
+        params: dict[str, dict[str, str]] = defaultdict(dict)
+        for p in _in_chunks(s, ParamRow, "run_id", run_ids):
+            params[p.run_id][p.key] = p.value
+        tags: dict[str, dict[str, str]] = defaultdict(dict)
+        for t in _in_chunks(s, TagRow, "run_id", run_ids):
+            tags[t.run_id][t.key] = t.value
+        metrics: dict[str, dict[str, float]] = defaultdict(dict)
+        for m in _in_chunks(s, LatestMetricRow, "run_id", run_ids):
+            metrics[m.run_id][m.key] = math.nan if m.is_nan else m.value
+        inputs = self._load_inputs(s, run_ids)
+        return [
+            Run(
+                info=_run_info_from_row(rows[i]),
+                data=RunData(metrics=metrics[i], params=params[i], tags=tags[i]),
+                inputs=RunInputs(dataset_inputs=inputs.get(i, [])),
+            )
+            for i in run_ids
+            if i in rows
+        ]
+
+    def _load_inputs(self, s: Session, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
+        found: dict[str, list[DatasetInput]] = defaultdict(list)
+        for chunk in _chunks(run_ids):
+            stmt = (
+                select(RunInputRow.run_id, RunInputRow.tags_json, DatasetRow)
+                .join(DatasetRow, DatasetRow.dataset_id == RunInputRow.dataset_id)
+                .where(RunInputRow.run_id.in_(chunk))
+                .order_by(DatasetRow.name)
+            )
+            for run_id, tags_json, ds in s.execute(stmt).tuples():
+                found[run_id].append(_dataset_input(ds, tags_json))
+        return found
+
+
+# -- row -> entity converters and checks -----------------------------------------------------
+def _experiment_from_row(row: ExperimentRow, tags: dict[str, str]) -> Experiment:
+    return Experiment(
+        experiment_id=str(row.experiment_id),
+        name=row.name,
+        artifact_location=row.artifact_location,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+        tags=tags,
+        creation_time=row.creation_time,
+        last_update_time=row.last_update_time,
+    )
+
+
+def _run_info_from_row(row: RunRow) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_id,
+        experiment_id=str(row.experiment_id),
+        run_name=row.run_name,
+        user_id=row.user_id,
+        status=RunStatus(row.status),
+        start_time=row.start_time,
+        end_time=row.end_time,
+        artifact_uri=row.artifact_uri,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+    )
+
+
+def _comment_from_row(row: CommentRow) -> Comment:
+    return Comment(
+        comment_id=row.comment_id,
+        run_id=row.run_id,
+        user_id=row.user_id,
+        text=row.text,
+        created_at=row.created_at,
+    )
+
+
+def _dataset_input(ds: DatasetRow, tags_json: str) -> DatasetInput:
+    return DatasetInput(
+        dataset=Dataset(
+            name=ds.name,
+            digest=ds.digest,
+            source_type=ds.source_type,
+            source=ds.source,
+            schema=ds.schema,
+            profile=ds.profile,
+        ),
+        tags=[RunTag(k, x) for k, x in json.loads(tags_json).items()],
+    )
+
+
+def _checked_tag(tag: RunTag) -> RunTag:
+    return RunTag(v.validate_key("Tag", tag.key), v.validate_tag_value(tag.key, tag.value))
+
+
+def _checked_params(params: Sequence[Param]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for p in params:
+        key = v.validate_key("Param", p.key)
+        value = v.validate_param_value(key, p.value)
+        if values.get(key, value) != value:
+            raise InvalidArgumentError(
+                f"Param '{key}' appears twice in one batch with different values."
+            )
+        values[key] = value
+    return values
+
+
+def _checked_metric_row(run_id: str, m: Metric) -> dict[str, object]:
+    key = v.validate_key("Metric", m.key)
+    value = v.validate_metric_value(key, m.value)
+    is_nan = math.isnan(value)
+    return {
+        "run_id": run_id,
+        "key": key,
+        "value": 0.0 if is_nan else value,
+        "is_nan": is_nan,
+        "timestamp": v.validate_timestamp(f"Metric '{key}' timestamp", m.timestamp),
+        "step": v.validate_step(key, m.step),
+    }
+
+
+def _metric_order(r: dict[str, object]) -> tuple[int, int, float]:
+    value = float(r["value"])  # type: ignore[arg-type]
+    return (int(r["step"]), int(r["timestamp"]), -math.inf if r["is_nan"] else value)  # type: ignore[call-overload]
+
+
+def _latest_as_dict(m: LatestMetricRow) -> dict[str, object]:
+    return {"step": m.step, "timestamp": m.timestamp, "value": m.value, "is_nan": m.is_nan}
+
+
+def _batch_summary(
+    metrics: list[dict[str, object]], params: dict[str, str], tags: dict[str, str]
+) -> dict[str, object]:
+    return {
+        "metrics": len(metrics),
+        "params": sorted(params)[:20],
+        "tags": sorted(tags)[:20],
+    }
+
+
+def _require_active_experiment(row: ExperimentRow) -> None:
+    if row.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise ConflictError(f"Experiment {row.experiment_id} is deleted; restore it first.")
+
+
+def _require_active_run(row: RunRow) -> None:
+    if row.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise ConflictError(
+            f"Run {row.run_id} is deleted; restore it (plinth runs restore / "
+            "MlflowClient.restore_run) before changing it."
+        )
+
+
+def _check_max_results(max_results: int, *, limit: int = SEARCH_MAX_RESULTS_LIMIT) -> None:
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not 0 < max_results <= limit
+    ):
+        raise InvalidArgumentError(
+            f"max_results must be an integer between 1 and {limit}, got {max_results!r}."
+        )
+
+
+def _chunks(values: Sequence[object]) -> Iterable[list[object]]:
+    for i in range(0, len(values), _IN_CHUNK):
+        yield list(values[i : i + _IN_CHUNK])
+
+
+def _in_chunks(s: Session, model: type, column: str, values: Sequence[object]) -> list:  # type: ignore[type-arg]
+    rows: list = []  # type: ignore[type-arg]
+    col = getattr(model, column)
+    for chunk in _chunks(values):
+        rows.extend(s.scalars(select(model).where(col.in_(chunk))))
+    return rows
+
+
+__all__ = ["SqlTrackingStore"]

@@ -1,0 +1,1 @@
+"""Experiment tracking: the fluent SDK, environment capture, autolog."""

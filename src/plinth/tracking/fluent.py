@@ -1,0 +1,457 @@
+"""The fluent tracking API (``plinth.start_run``, ``plinth.log_metric`` ...), named after MLflow's.
+
+A process-wide default ``Client`` is built lazily from the environment (``PLINTH_URI``,
+``PLINTH_HOME`` ...): this module is an edge, like the CLI. The active-run stack is
+per thread, so threads that train in parallel do not log into each other's runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from plinth.artifacts import FileInfo
+from plinth.client import Client
+from plinth.config import Settings
+from plinth.entities import (
+    Comment,
+    Dataset,
+    DatasetInput,
+    Experiment,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+    now_ms,
+)
+from plinth.errors import InvalidArgumentError, PlinthError
+from plinth.tracking.config_flatten import flatten_config, load_config
+from plinth.tracking.environment import (
+    capture_code_version,
+    installed_packages,
+    mlflow_tags,
+    requirements_text,
+)
+from plinth.tracking.inputs import describe_dataset
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+PARENT_RUN_TAG = "mlflow.parentRunId"
+DEFAULT_EXPERIMENT_ID = "0"
+SEARCH_PAGE = 10_000
+
+
+class _State:
+    """The default client, the active experiment and each thread's stack of active runs."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.client: Client | None = None
+        self.experiment_id: str | None = None
+        self.local = threading.local()
+
+    def stack(self) -> list[ActiveRun]:
+        stack: list[ActiveRun] | None = getattr(self.local, "stack", None)
+        if stack is None:
+            stack = self.local.stack = []
+        return stack
+
+
+_state = _State()
+
+
+class ActiveRun:
+    """The run started by ``start_run``; a context manager that ends it (FAILED on error)."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def info(self) -> Any:
+        return get_client().get_run(self._run.info.run_id).info
+
+    @property
+    def data(self) -> Any:
+        return get_client().get_run(self._run.info.run_id).data
+
+    @property
+    def run_id(self) -> str:
+        return self._run.info.run_id
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
+        if exc_type is KeyboardInterrupt:
+            status = RunStatus.KILLED
+        end_run(status)
+
+
+# -- client and experiment ------------------------------------------------------------------
+def get_client() -> Client:
+    """The process-wide client, built from the environment on first use."""
+    with _state.lock:
+        if _state.client is None:
+            _state.client = Client(Settings.from_env(os.environ, config_file=Path("plinth.toml")))
+        return _state.client
+
+
+def set_tracking_uri(uri: str | None = None, *, settings: Settings | None = None) -> None:
+    """Point the fluent API at another store or server (or reset it to the environment's)."""
+    with _state.lock:
+        base = settings or Settings.from_env(os.environ)
+        _state.client = Client(base.model_copy(update={"uri": uri}) if uri else base)
+        _state.experiment_id = None
+
+
+def get_tracking_uri() -> str:
+    return get_client().tracking_uri
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Make an experiment active, creating it by name if it does not exist."""
+    client = get_client()
+    if experiment_id is not None:
+        experiment = client.get_experiment(experiment_id)
+    elif experiment_name:
+        found = client.get_experiment_by_name(experiment_name)
+        if found is None:
+            client.create_experiment(experiment_name)
+            found = client.get_experiment_by_name(experiment_name)
+        assert found is not None
+        experiment = found
+    else:
+        raise InvalidArgumentError("set_experiment needs experiment_name or experiment_id.")
+    if experiment.lifecycle_stage != "active":
+        raise InvalidArgumentError(
+            f"Experiment '{experiment.name}' is deleted; restore it or choose another name."
+        )
+    _state.experiment_id = experiment.experiment_id
+    return experiment
+
+
+def _experiment_id(experiment: str | None) -> str:
+    if experiment is not None:
+        return set_experiment(experiment_name=experiment).experiment_id
+    env_name = os.environ.get("PLINTH_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if _state.experiment_id is None and env_name:
+        set_experiment(env_name)
+    return _state.experiment_id or DEFAULT_EXPERIMENT_ID
+
+
+# -- runs -----------------------------------------------------------------------------------
+def start_run(
+    run_id: str | None = None,
+    *,
+    run_name: str | None = None,
+    experiment: str | None = None,
+    experiment_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    nested: bool = False,
+    description: str | None = None,
+    log_environment: bool = True,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
+
+    The code version (git commit, branch, dirty flag, remote, entry point), user, host and
+    Python are captured as tags, and the installed packages as ``requirements.txt``.
+
+    Raises:
+        InvalidArgumentError: a run is already active and ``nested`` is False.
+    """
+    stack = _state.stack()
+    if stack and not nested:
+        raise InvalidArgumentError(
+            f"Run {stack[-1].run_id} is already active. End it with plinth.end_run(), or "
+            "start this one with nested=True."
+        )
+    client = get_client()
+    if run_id is not None:
+        run = _resume(client, run_id)
+    else:
+        exp_id = experiment_id or _experiment_id(experiment)
+        run = client.create_run(
+            exp_id,
+            tags=_run_tags(tags, run_name, description, stack, log_environment),
+            run_name=run_name,
+        )
+        if log_environment:
+            client.log_text(
+                run.info.run_id, requirements_text(installed_packages()), "requirements.txt"
+            )
+    active = ActiveRun(run)
+    stack.append(active)
+    return active
+
+
+def _run_tags(
+    tags: Mapping[str, Any] | None,
+    run_name: str | None,
+    description: str | None,
+    stack: Sequence[ActiveRun],
+    log_environment: bool,
+) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    if log_environment:
+        merged.update(mlflow_tags(capture_code_version(), run_name))
+    if stack:
+        merged[PARENT_RUN_TAG] = stack[-1].run_id
+    if description:
+        merged["mlflow.note.content"] = description
+    merged.update(tags or {})
+    return merged
+
+
+def _resume(client: Client, run_id: str) -> Run:
+    run = client.get_run(run_id)
+    if run.info.status is not RunStatus.RUNNING:
+        client.update_run(run_id, status=RunStatus.RUNNING)
+    return client.get_run(run_id)
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run of this thread, or ``None``."""
+    stack = _state.stack()
+    return stack[-1] if stack else None
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End the active run (no-op when none is active)."""
+    stack = _state.stack()
+    if stack:
+        run = stack.pop()
+        get_client().set_terminated(run.run_id, status)
+
+
+def _end_all_runs() -> None:
+    # Runs still open when the interpreter exits were interrupted: mark them, as MLflow does.
+    stack = _state.stack()
+    while stack:
+        try:
+            end_run(RunStatus.FAILED if sys.exc_info()[0] else RunStatus.FINISHED)
+        except PlinthError:
+            stack.clear()
+
+
+atexit.register(_end_all_runs)
+
+
+def _run_id(run_id: str | None = None) -> str:
+    if run_id:
+        return run_id
+    run = active_run()
+    if run is None:
+        run = start_run()
+    return run.run_id
+
+
+# -- logging --------------------------------------------------------------------------------
+def log_param(key: str, value: Any) -> Any:
+    get_client().log_param(_run_id(), key, value)
+    return value
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    get_client().log_batch(_run_id(), params=[Param(str(k), str(v)) for k, v in params.items()])
+
+
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
+    get_client().log_metric(_run_id(), key, value, timestamp=timestamp, step=step)
+
+
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
+    ts = timestamp or now_ms()
+    batch = [Metric(key=k, value=v, timestamp=ts, step=step or 0) for k, v in metrics.items()]
+    run_id = _run_id()
+    for i in range(0, len(batch), 1000):
+        get_client().log_batch(run_id, metrics=batch[i : i + 1000])
+
+
+def set_tag(key: str, value: Any) -> None:
+    get_client().set_tag(_run_id(), key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    get_client().log_batch(_run_id(), tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+
+
+def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:
+    get_client().log_artifact(_run_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
+    get_client().log_artifacts(_run_id(), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    get_client().log_text(_run_id(), text, artifact_file)
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> None:
+    get_client().log_dict(_run_id(), dictionary, artifact_file)
+
+
+def log_config(
+    config: str | Path | Mapping[str, Any], artifact_file: str | None = None
+) -> dict[str, str]:
+    """Log a configuration: the file (or mapping) as an artifact, flattened into params.
+
+    Returns the flattened params. Nested keys are joined with dots (``model.depth``).
+    """
+    if isinstance(config, str | Path):
+        path = Path(config)
+        mapping = load_config(path)
+        log_artifact(path, "config")
+    else:
+        mapping = dict(config)
+        log_dict(mapping, artifact_file or "config/config.json")
+    flat = flatten_config(mapping)
+    items = [Param(k, v) for k, v in flat.items()]
+    run_id = _run_id()
+    for i in range(0, len(items), 100):
+        get_client().log_batch(run_id, params=items[i : i + 100])
+    return flat
+
+
+def log_input(
+    data: pd.DataFrame | np.ndarray[Any, Any] | str | Path,
+    *,
+    name: str | None = None,
+    context: str = "training",
+    tags: Mapping[str, str] | None = None,
+) -> Dataset:
+    """Record the data version a run consumed: name, content digest, schema, rows, source."""
+    description = describe_dataset(data, name=name)
+    dataset = Dataset(
+        name=description.name,
+        digest=description.digest,
+        source_type=description.source_type,
+        source=description.source,
+        schema=description.schema or None,
+        profile=description.profile or None,
+    )
+    input_tags = [RunTag("mlflow.data.context", context)]
+    input_tags += [RunTag(k, v) for k, v in (tags or {}).items()]
+    get_client().log_inputs(_run_id(), [DatasetInput(dataset=dataset, tags=input_tags)])
+    return dataset
+
+
+def add_comment(run_id: str, text: str) -> Comment:
+    return get_client().add_comment(run_id, text)
+
+
+# -- reading --------------------------------------------------------------------------------
+def get_run(run_id: str) -> Run:
+    return get_client().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    return get_client().get_metric_history(run_id, key)
+
+
+def list_artifacts(run_id: str, path: str | None = None) -> list[FileInfo]:
+    return get_client().list_artifacts(run_id, path)
+
+
+def download_artifacts(
+    run_id: str | None = None, artifact_path: str = "", dst_path: str | Path | None = None
+) -> str:
+    """Download a run's artifact file or directory; returns the local path."""
+    rid = run_id or _run_id()
+    return str(get_client().download_artifacts(rid, artifact_path, dst_path))
+
+
+def search_runs(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str | None = None,
+    run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+    max_results: int = 100_000,
+    order_by: Sequence[str] | None = None,
+    *,
+    experiment_names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Runs as a DataFrame like ``mlflow.search_runs``: ``run_id``, ``experiment_id``,
+    ``status``, ``artifact_uri``, ``start_time``, ``end_time``, ``metrics.*`` (latest
+    value), ``params.*`` and ``tags.*`` columns."""
+    ids = _search_experiment_ids(experiment_ids, experiment_names)
+    runs = list(_iter_runs(ids, filter_string, run_view_type, max_results, order_by or ()))
+    return runs_to_frame(runs)
+
+
+def _search_experiment_ids(
+    experiment_ids: Sequence[str] | None, experiment_names: Sequence[str] | None
+) -> list[str]:
+    if experiment_ids and experiment_names:
+        raise InvalidArgumentError("Pass experiment_ids or experiment_names, not both.")
+    if experiment_names:
+        client = get_client()
+        found = [client.get_experiment_by_name(n) for n in experiment_names]
+        return [e.experiment_id for e in found if e is not None]
+    return list(experiment_ids or [_experiment_id(None)])
+
+
+def _iter_runs(
+    ids: list[str],
+    filter_string: str | None,
+    view: ViewType,
+    max_results: int,
+    order_by: Sequence[str],
+) -> Iterator[Run]:
+    token: str | None = None
+    remaining = max_results
+    while remaining > 0:
+        page = get_client().search_runs(
+            ids, filter_string, view, min(SEARCH_PAGE, remaining), order_by, token
+        )
+        yield from page.items
+        remaining -= len(page.items)
+        token = page.next_page_token
+        if not token:
+            return
+
+
+def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """The ``search_runs`` DataFrame for a list of runs."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "status": run.info.status.value,
+            "artifact_uri": run.info.artifact_uri,
+            "start_time": run.info.start_time,
+            "end_time": run.info.end_time,
+        }
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+        rows.append(row)
+    base = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    frame = pd.DataFrame(rows, columns=None if rows else base)
+    for col in ("start_time", "end_time"):
+        frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
+    return frame

@@ -1,0 +1,73 @@
+"""``plinth experiments``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from click.testing import Result
+
+from plinth.client import Client
+
+Cli = Callable[..., Result]
+
+
+def test_create_then_list_shows_the_experiment(cli: Cli) -> None:
+    created = cli("experiments", "create", "churn")
+    listed = cli("experiments", "list")
+
+    assert created.exit_code == 0, created.output
+    assert "Created experiment 'churn' with id" in created.stdout
+    assert listed.exit_code == 0
+    assert "churn" in listed.stdout
+    assert "Default" in listed.stdout
+
+
+def test_list_as_json_is_parseable(cli: Cli, client: Client) -> None:
+    experiment_id = client.create_experiment("churn")
+
+    result = cli("experiments", "list", "--output", "json")
+
+    experiments = {e["name"]: e for e in json.loads(result.stdout)}
+    assert experiments["churn"]["experiment_id"] == experiment_id
+    assert experiments["churn"]["lifecycle_stage"] == "active"
+
+
+def test_creating_a_duplicate_name_exits_4(cli: Cli, client: Client) -> None:
+    client.create_experiment("churn")
+
+    result = cli("experiments", "create", "churn")
+
+    assert result.exit_code == 4
+    assert result.stderr.startswith("Error: Experiment 'churn' already exists")
+
+
+def test_deleted_experiments_show_only_with_all(cli: Cli, client: Client) -> None:
+    experiment_id = client.create_experiment("old")
+
+    deleted = cli("experiments", "delete", experiment_id)
+    active = cli("experiments", "list", "-o", "json")
+    everything = cli("experiments", "list", "--all", "-o", "json")
+
+    assert deleted.exit_code == 0, deleted.output
+    assert "old" not in {e["name"] for e in json.loads(active.stdout)}
+    stages = {e["name"]: e["lifecycle_stage"] for e in json.loads(everything.stdout)}
+    assert stages["old"] == "deleted"
+
+
+def test_restore_brings_a_deleted_experiment_back(cli: Cli, client: Client) -> None:
+    experiment_id = client.create_experiment("old")
+    client.delete_experiment(experiment_id)
+
+    result = cli("experiments", "restore", experiment_id)
+
+    assert result.exit_code == 0, result.output
+    assert client.get_experiment(experiment_id).lifecycle_stage == "active"
+
+
+def test_deleting_an_unknown_experiment_exits_3(cli: Cli) -> None:
+    result = cli("experiments", "delete", "424242")
+
+    assert result.exit_code == 3
+    assert result.stderr.startswith("Error: ")
+    assert "424242" in result.stderr

@@ -1,0 +1,104 @@
+"""The root command: version, settings resolution and the error boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from plinth import __version__
+from plinth.cli.main import exit_code_for
+from plinth.errors import (
+    AlreadyExistsError,
+    BackendUnavailableError,
+    ConflictError,
+    ExperimentNotFoundError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    PlinthError,
+    RunNotFoundError,
+    UnauthenticatedError,
+)
+
+Cli = Callable[..., Result]
+
+
+def test_version_prints_the_package_version(cli: Cli) -> None:
+    result = cli("--version")
+
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"plinth {__version__}"
+
+
+def test_no_arguments_prints_help(cli: Cli) -> None:
+    result = cli()
+
+    assert "Usage" in result.output
+    assert "experiments" in result.output
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        pytest.param(InvalidArgumentError("x"), 2, id="invalid-argument"),
+        pytest.param(RunNotFoundError("x"), 3, id="not-found-subclass"),
+        pytest.param(ExperimentNotFoundError("x"), 3, id="experiment-not-found"),
+        pytest.param(AlreadyExistsError("x"), 4, id="already-exists"),
+        pytest.param(PermissionDeniedError("x"), 5, id="permission-denied"),
+        pytest.param(UnauthenticatedError("x"), 5, id="unauthenticated"),
+        pytest.param(ConflictError("x"), 6, id="conflict"),
+        pytest.param(BackendUnavailableError("x"), 7, id="backend-unavailable"),
+        pytest.param(PayloadTooLargeError("x"), 1, id="other-family"),
+        pytest.param(PlinthError("x"), 1, id="root"),
+    ],
+)
+def test_exit_code_follows_the_error_family(error: PlinthError, code: int) -> None:
+    assert exit_code_for(error) == code
+
+
+def test_unsupported_uri_scheme_is_an_invalid_argument(cli: Cli) -> None:
+    result = cli("experiments", "list", env={"PLINTH_URI": "mysql://db/plinth"})
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: PLINTH_URI 'mysql://db/plinth' has an unsupported")
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_server_is_backend_unavailable(cli: Cli) -> None:
+    # Port 9 (discard) is closed on test machines: the connection is refused at once.
+    result = cli("experiments", "list", env={"PLINTH_URI": "http://127.0.0.1:9"})
+
+    assert result.exit_code == 7
+    assert result.stderr.startswith("Error: ")
+
+
+def test_plinth_toml_in_the_working_directory_is_read(cli: Cli, tmp_path: Path) -> None:
+    other = tmp_path / "from-toml"
+    (tmp_path / "plinth.toml").write_text(f'[plinth]\nhome = "{other}"\n')
+
+    result = cli("experiments", "create", "toml-exp", env={"PLINTH_HOME": None})
+
+    assert result.exit_code == 0, result.output
+    assert (other / "plinth.db").exists()
+
+
+def test_environment_beats_plinth_toml(cli: Cli, tmp_path: Path, home: Path) -> None:
+    (tmp_path / "plinth.toml").write_text(f'[plinth]\nhome = "{tmp_path / "from-toml"}"\n')
+
+    result = cli("experiments", "create", "env-exp")
+
+    assert result.exit_code == 0, result.output
+    assert (home / "plinth.db").exists()
+    assert not (tmp_path / "from-toml").exists()
+
+
+def test_bad_plinth_toml_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "plinth.toml").write_text('[plinth]\nhomee = "typo"\n')
+
+    result = cli("experiments", "list")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Bad settings")

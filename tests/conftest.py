@@ -1,0 +1,119 @@
+"""Shared fixtures: fresh SQLite and PostgreSQL stores, settings, and a live server.
+
+PostgreSQL tests skip with a reason on a laptop without it, and fail under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from plinth.config import Settings
+
+POSTGRES_URI = os.environ.get(
+    "PLINTH_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_postgres() -> None:
+    """Skip (or, in CI, fail) when PostgreSQL does not answer."""
+    if _postgres_answers():
+        return
+    message = "PostgreSQL does not answer on 127.0.0.1:5432 (set PLINTH_TEST_POSTGRES_URI)"
+    if IN_CI:
+        pytest.fail(f"{message}; CI must run the PostgreSQL tests")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    """A PostgreSQL URI whose connections see a fresh, empty schema (dropped afterwards)."""
+    require_postgres()
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URI)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in POSTGRES_URI else "?"
+    yield f"{POSTGRES_URI}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'plinth.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded settings rooted in a temporary PLINTH_HOME."""
+    return Settings(home=tmp_path / "home")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class LiveServer:
+    url: str
+    admin_token: str
+    settings: Settings
+
+
+@contextmanager
+def serve(settings: Settings, *, auth: bool = True) -> Iterator[LiveServer]:
+    """Run a real ``plinth server`` (uvicorn in a thread) over ``settings`` until exit."""
+    import uvicorn
+
+    from plinth.server.app import create_app
+
+    app = create_app(settings, auth=auth)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start within 10 s")
+        time.sleep(0.01)
+    token = settings.admin_token_path.read_text().strip() if auth else ""
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", admin_token=token, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real ``plinth server`` (auth on) over a fresh SQLite home, for one test."""
+    with serve(Settings(home=tmp_path / "server-home")) as server:
+        yield server

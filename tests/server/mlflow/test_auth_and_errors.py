@@ -1,0 +1,224 @@
+"""Who may call the MLflow API, and MLflow-shaped errors for malformed requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+RUN_ID = "0123456789abcdef0123456789abcdef"
+
+
+def test_request_without_token_is_401_unauthenticated(server_url: str) -> None:
+    response = httpx.post(f"{server_url}/api/2.0/mlflow/experiments/search", json={})
+
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_request_with_unknown_token_is_401(server_url: str) -> None:
+    response = httpx.get(
+        f"{server_url}/api/2.0/mlflow/experiments/get",
+        params={"experiment_id": "0"},
+        headers={"Authorization": "Bearer plt_not-a-token"},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_http_basic_with_the_token_as_password_works(
+    mlflow_env: str, monkeypatch: pytest.MonkeyPatch, unique: str
+) -> None:
+    import os
+
+    token = os.environ["MLFLOW_TRACKING_TOKEN"]
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", token)
+    client = MlflowClient(tracking_uri=mlflow_env)
+
+    experiment_id = client.create_experiment(f"basic-{unique}")
+
+    assert client.get_experiment(experiment_id).name == f"basic-{unique}"
+
+
+def test_viewer_may_read_and_search(
+    client: MlflowClient, viewer_token: str, server_url: str, unique: str
+) -> None:
+    experiment_id = client.create_experiment(f"viewer-reads-{unique}")
+    run_id = client.create_run(experiment_id).info.run_id
+    headers = {"Authorization": f"Bearer {viewer_token}"}
+
+    with httpx.Client(base_url=server_url, headers=headers) as viewer:
+        got = viewer.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id})
+        runs = viewer.post("/api/2.0/mlflow/runs/search", json={"experiment_ids": [experiment_id]})
+        experiments = viewer.post("/api/2.0/mlflow/experiments/search", json={})
+
+    assert got.status_code == 200
+    assert [r["info"]["run_id"] for r in runs.json()["runs"]] == [run_id]
+    assert experiments.status_code == 200
+
+
+def test_viewer_writing_is_403_permission_denied(
+    client: MlflowClient, viewer_token: str, monkeypatch: pytest.MonkeyPatch, unique: str
+) -> None:
+    experiment_id = client.create_experiment(f"viewer-writes-{unique}")
+    run_id = client.create_run(experiment_id).info.run_id
+    # The client reads its token from the environment on every request.
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", viewer_token)
+    viewer_client = client
+
+    assert viewer_client.get_experiment(experiment_id).name == f"viewer-writes-{unique}"
+    assert viewer_client.search_runs([experiment_id])[0].info.run_id == run_id
+    with pytest.raises(MlflowException) as err:
+        viewer_client.create_experiment(f"not-allowed-{unique}")
+    assert err.value.error_code == "PERMISSION_DENIED"
+    with pytest.raises(MlflowException) as err:
+        viewer_client.log_metric(run_id, "m", 1.0)
+    assert err.value.error_code == "PERMISSION_DENIED"
+
+
+def test_invalid_json_body_is_400_invalid_parameter_value(http: httpx.Client) -> None:
+    response = http.post(
+        "/api/2.0/mlflow/experiments/create",
+        content=b'{"name": "x",',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "not valid JSON" in response.json()["message"]
+
+
+def test_json_body_that_is_not_an_object_is_400(http: httpx.Client) -> None:
+    response = http.post("/api/2.0/mlflow/runs/search", json=["1"])
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        pytest.param("experiments/create", {"name": 5}, "'name'", id="name-not-string"),
+        pytest.param("experiments/create", {}, "'name'", id="name-missing"),
+        pytest.param("experiments/create", {"name": "x", "tags": {}}, "'tags'", id="tags-not-list"),
+        pytest.param("runs/create", {"experiment_id": ["0"]}, "'experiment_id'", id="id-list"),
+        pytest.param(
+            "runs/log-metric",
+            {"run_id": RUN_ID, "key": "m", "value": "high", "timestamp": 1},
+            "'value'",
+            id="metric-value-not-number",
+        ),
+        pytest.param(
+            "runs/log-metric",
+            {"run_id": RUN_ID, "key": "m", "value": 1.0},
+            "'timestamp'",
+            id="metric-timestamp-missing",
+        ),
+        pytest.param(
+            "runs/log-metric",
+            {"run_id": RUN_ID, "key": "m", "value": 1, "timestamp": 1, "step": 1.5},
+            "'step'",
+            id="metric-step-fraction",
+        ),
+        pytest.param(
+            "runs/log-batch",
+            {"run_id": RUN_ID, "metrics": [{"key": "m", "value": 1}]},
+            "'metrics[0].timestamp'",
+            id="batch-metric-timestamp-missing",
+        ),
+        pytest.param(
+            "runs/log-batch",
+            {"run_id": RUN_ID, "params": [{"key": "p", "value": 3}]},
+            "'params[0].value'",
+            id="batch-param-value-not-string",
+        ),
+        pytest.param(
+            "runs/log-batch", {"run_id": RUN_ID, "tags": "t"}, "'tags'", id="batch-tags-not-list"
+        ),
+        pytest.param("runs/log-batch", {"metrics": []}, "'run_id'", id="batch-run-id-missing"),
+        pytest.param("runs/search", {"experiment_ids": "0"}, "'experiment_ids'", id="ids-not-list"),
+        pytest.param("runs/search", {"max_results": "ten"}, "'max_results'", id="max-not-int"),
+        pytest.param(
+            "runs/search", {"run_view_type": "SOME"}, "'run_view_type'", id="bad-view-type"
+        ),
+        pytest.param(
+            "runs/update", {"run_id": RUN_ID, "status": "DONE"}, "'status'", id="bad-status"
+        ),
+        pytest.param(
+            "runs/log-inputs",
+            {"run_id": RUN_ID, "datasets": [{"dataset": {"name": "d"}}]},
+            "'datasets[0].dataset.digest'",
+            id="dataset-digest-missing",
+        ),
+        pytest.param(
+            "runs/set-tag", {"run_id": RUN_ID, "key": ["k"], "value": "v"}, "'key'", id="tag-key"
+        ),
+    ],
+)
+def test_wrong_or_missing_fields_are_400_naming_the_field(
+    http: httpx.Client, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = http.post(f"/api/2.0/mlflow/{path}", json=body)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert field in response.json()["message"]
+
+
+def test_wrong_query_parameter_type_is_400_naming_it(http: httpx.Client) -> None:
+    response = http.get(
+        "/api/2.0/mlflow/metrics/get-history",
+        params={"run_id": RUN_ID, "metric_key": "m", "max_results": "many"},
+    )
+
+    assert response.status_code == 400
+    assert "'max_results'" in response.json()["message"]
+
+
+def test_malformed_experiment_id_is_400(http: httpx.Client) -> None:
+    response = http.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "abc"})
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_run_uuid_is_accepted_in_place_of_run_id(
+    client: MlflowClient, http: httpx.Client, unique: str
+) -> None:
+    run_id = client.create_run(client.create_experiment(f"uuid-{unique}")).info.run_id
+
+    response = http.get("/api/2.0/mlflow/runs/get", params={"run_uuid": run_id})
+
+    assert response.status_code == 200
+    assert response.json()["run"]["info"]["run_id"] == run_id
+
+
+def test_nan_json_tokens_are_accepted_as_metric_values(
+    client: MlflowClient, http: httpx.Client, unique: str
+) -> None:
+    run_id = client.create_run(client.create_experiment(f"nan-{unique}")).info.run_id
+    body = (
+        f'{{"run_id": "{run_id}", "metrics": ['
+        '{"key": "a", "value": NaN, "timestamp": 1700000000000},'
+        '{"key": "b", "value": -Infinity, "timestamp": 1700000000000, "step": "3"}]}'
+    )
+
+    response = http.post(
+        "/api/2.0/mlflow/runs/log-batch",
+        content=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 200, response.text
+    history = http.get(
+        "/api/2.0/mlflow/metrics/get-history", params={"run_id": run_id, "metric_key": "b"}
+    ).json()
+    assert history["metrics"] == [
+        {"key": "b", "value": "-Infinity", "timestamp": 1700000000000, "step": 3}
+    ]

@@ -1,0 +1,61 @@
+"""scikit-learn autologging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import plinth
+from plinth.config import Settings
+
+
+@pytest.fixture
+def autologged(tmp_path: Path) -> Iterator[None]:
+    plinth.set_tracking_uri(settings=Settings(home=tmp_path / "home"))
+    plinth.autolog()
+    yield
+    plinth.autolog(disable=True)
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] + rng.normal(scale=0.5, size=200) > 0).astype(int)
+    return x, y
+
+
+def test_fit_logs_params_training_metrics_and_the_model(autologged: None) -> None:
+    x, y = _data()
+    with plinth.start_run() as run:
+        LogisticRegression(C=0.5).fit(x, y)
+    got = plinth.get_run(run.run_id)
+    assert got.data.params["C"] == "0.5"
+    assert 0.5 < got.data.metrics["training_roc_auc"] <= 1.0
+    assert "training_accuracy_score" in got.data.metrics
+    assert got.data.tags["estimator_name"] == "LogisticRegression"
+    files = [f.path for f in plinth.list_artifacts(run.run_id, "model")]
+    assert "model/MLmodel" in files and "model/model.pkl" in files
+
+
+def test_a_pipeline_is_one_run_and_fit_without_a_run_starts_one(autologged: None) -> None:
+    x, y = _data()
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression())
+    pipeline.fit(x, y)
+    assert plinth.active_run() is None
+    frame = plinth.search_runs()
+    assert len(frame) == 1
+    assert frame.iloc[0]["tags.estimator_name"] == "Pipeline"
+    assert frame.iloc[0]["status"] == "FINISHED"
+
+
+def test_disable_restores_plain_fit(autologged: None) -> None:
+    plinth.autolog(disable=True)
+    x, y = _data()
+    LogisticRegression().fit(x, y)
+    assert len(plinth.search_runs()) == 0

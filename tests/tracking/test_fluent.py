@@ -1,0 +1,190 @@
+"""The fluent SDK, embedded and through a server (see the ``tracking`` fixture)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import plinth
+from plinth.config import Settings
+
+
+def test_run_records_params_metrics_and_tags_in_mlflow_shape(tracking: Settings) -> None:
+    plinth.set_experiment("churn")
+    with plinth.start_run(run_name="gbm", tags={"team": "risk"}) as run:
+        plinth.log_params({"max_depth": 3, "lr": 0.1})
+        plinth.log_param("model", "gbm")
+        for step, auc in enumerate([0.7, 0.8, 0.9]):
+            plinth.log_metric("auc", auc, step=step)
+        plinth.log_metrics({"loss": 0.3, "acc": 0.8})
+        plinth.set_tags({"stage": "dev"})
+
+    got = plinth.get_run(run.run_id)
+    assert got.info.run_id == run.run_id
+    assert got.info.status == "FINISHED"
+    assert got.info.run_name == "gbm"
+    assert got.info.end_time is not None
+    assert got.data.params == {"max_depth": "3", "lr": "0.1", "model": "gbm"}
+    assert got.data.metrics == {"auc": 0.9, "loss": 0.3, "acc": 0.8}
+    assert got.data.tags["team"] == "risk"
+    assert got.data.tags["stage"] == "dev"
+    assert got.data.tags["mlflow.runName"] == "gbm"
+
+
+def test_metric_history_keeps_every_point_in_step_order(tracking: Settings) -> None:
+    with plinth.start_run() as run:
+        for step in (2, 0, 1):
+            plinth.log_metric("loss", 1.0 / (step + 1), step=step)
+        plinth.log_metric("nan_metric", math.nan)
+    history = plinth.get_metric_history(run.run_id, "loss")
+    assert [m.step for m in history] == [0, 1, 2]
+    assert [m.value for m in history] == [1.0, 0.5, 1.0 / 3]
+    assert math.isnan(plinth.get_run(run.run_id).data.metrics["nan_metric"])
+
+
+def test_code_version_and_environment_are_captured(
+    tracking: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    (repo / "train.py").write_text("print('hi')\n")
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=repo, check=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.chdir(repo)
+
+    with plinth.start_run() as run:
+        pass
+
+    tags = plinth.get_run(run.run_id).data.tags
+    assert tags["mlflow.source.git.commit"] == commit
+    assert tags["mlflow.source.git.branch"] == "main"
+    assert tags["plinth.git.dirty"] == "false"
+    assert tags["mlflow.user"]
+    assert "plinth.python" in tags
+    names = [f.path for f in plinth.list_artifacts(run.run_id)]
+    assert "requirements.txt" in names
+    requirements = Path(plinth.download_artifacts(run.run_id, "requirements.txt")).read_text()
+    assert "pandas==" in requirements
+
+
+def test_nested_runs_record_their_parent(tracking: Settings) -> None:
+    with plinth.start_run() as parent, plinth.start_run(nested=True) as child:
+        pass
+    assert plinth.get_run(child.run_id).data.tags["mlflow.parentRunId"] == parent.run_id
+
+
+def test_a_second_run_without_nested_is_refused(tracking: Settings) -> None:
+    with plinth.start_run(), pytest.raises(plinth.InvalidArgumentError, match="already active"):
+        plinth.start_run()
+
+
+def test_an_exception_marks_the_run_failed(tracking: Settings) -> None:
+    with pytest.raises(RuntimeError), plinth.start_run() as run:
+        raise RuntimeError("boom")
+    assert plinth.get_run(run.run_id).info.status == "FAILED"
+
+
+def test_logging_into_a_finished_run_is_a_clear_error(tracking: Settings) -> None:
+    with plinth.start_run() as run:
+        pass
+    client = plinth.get_client()
+    with pytest.raises(plinth.ConflictError, match="FINISHED"):
+        client.log_metric(run.run_id, "late", 1.0)
+    client.set_tag(run.run_id, "reviewed", "yes")  # annotating a finished run is fine
+    assert plinth.get_run(run.run_id).data.tags["reviewed"] == "yes"
+
+
+def test_artifacts_round_trip(tracking: Settings, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha")
+    (src / "sub" / "b.bin").write_bytes(bytes(range(256)) * 1000)
+    with plinth.start_run() as run:
+        plinth.log_artifacts(src, "data")
+        plinth.log_artifact(src / "a.txt")
+        plinth.log_text("hello", "notes/hello.txt")
+        plinth.log_dict({"k": [1, 2]}, "conf/c.json")
+
+    top = {f.path: f.is_dir for f in plinth.list_artifacts(run.run_id)}
+    assert top["data"] is True and top["a.txt"] is False and top["notes"] is True
+    sub = [f.path for f in plinth.list_artifacts(run.run_id, "data/sub")]
+    assert sub == ["data/sub/b.bin"]
+    out = Path(plinth.download_artifacts(run.run_id, "data", tmp_path / "out"))
+    assert (out / "sub" / "b.bin").read_bytes() == (src / "sub" / "b.bin").read_bytes()
+    text = Path(plinth.download_artifacts(run.run_id, "notes/hello.txt", tmp_path / "o2"))
+    assert text.read_text() == "hello"
+
+
+def test_log_config_flattens_into_params_and_keeps_the_file(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("model:\n  depth: 4\n  lr: 0.05\nfeatures: [age, tenure]\n")
+    with plinth.start_run() as run:
+        flat = plinth.log_config(config)
+    assert flat == {
+        "model.depth": "4",
+        "model.lr": "0.05",
+        "features.0": "age",
+        "features.1": "tenure",
+    }
+    assert plinth.get_run(run.run_id).data.params["model.depth"] == "4"
+    assert "config/train.yaml" in [f.path for f in plinth.list_artifacts(run.run_id, "config")]
+
+
+def test_log_input_records_the_data_version(tracking: Settings) -> None:
+    df = pd.DataFrame({"age": np.arange(10), "churn": [0, 1] * 5})
+    with plinth.start_run() as run:
+        first = plinth.log_input(df, name="customers")
+    inputs = plinth.get_run(run.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["customers"]
+    assert inputs[0].dataset.digest == first.digest
+    assert inputs[0].context == "training"
+    assert '"num_rows": 10' in (inputs[0].dataset.profile or "")
+    changed = df.assign(age=df.age + 1)
+    with plinth.start_run():
+        second = plinth.log_input(changed, name="customers")
+    assert second.digest != first.digest
+
+
+def test_search_runs_returns_an_mlflow_style_frame(tracking: Settings) -> None:
+    plinth.set_experiment("search")
+    for i, model in enumerate(["gbm", "lr", "gbm"]):
+        with plinth.start_run(run_name=f"r{i}"):
+            plinth.log_param("model", model)
+            plinth.log_metric("auc", 0.7 + i / 10)
+    frame = plinth.search_runs(
+        experiment_names=["search"],
+        filter_string="params.model = 'gbm' and metrics.auc > 0.5",
+        order_by=["metrics.auc DESC"],
+    )
+    assert list(frame["metrics.auc"]) == pytest.approx([0.9, 0.7])
+    assert set(frame["params.model"]) == {"gbm"}
+    assert {"run_id", "status", "start_time", "tags.mlflow.runName"} <= set(frame.columns)
+    assert str(frame["start_time"].dtype).startswith("datetime64")
+
+
+def test_comments_on_runs(tracking: Settings) -> None:
+    with plinth.start_run() as run:
+        pass
+    plinth.add_comment(run.run_id, "looks overfit")
+    comments = plinth.get_client().list_comments(run.run_id)
+    assert [c.text for c in comments] == ["looks overfit"]
+    assert comments[0].user_id in ("local", "admin")
