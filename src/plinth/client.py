@@ -272,8 +272,21 @@ class Client:
     def list_users(self) -> list[User]:
         return self.stores.auth.list_users()
 
+    def update_user(
+        self, name: str, *, role: Role | str | None = None, active: bool | None = None
+    ) -> User:
+        return self.stores.auth.update_user(
+            name, role=Role(role) if role is not None else None, active=active
+        )
+
     def create_token(self, user_name: str, description: str | None = None) -> tuple[ApiToken, str]:
         return self.stores.auth.create_token(user_name, description)
+
+    def list_tokens(self, user_name: str | None = None) -> list[ApiToken]:
+        return self.stores.auth.list_tokens(user_name)
+
+    def revoke_token(self, token_id: str) -> None:
+        self.stores.auth.revoke_token(token_id)
 
     def list_audit_events(
         self, *, since: int | None = None, user_name: str | None = None, limit: int = 1000

@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from tests.conftest import BUCKET, s3_options
 
 from plinth.artifacts import ArtifactStore, artifact_store_from_uri
-
-BUCKET = "plinth-test"
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free loopback port, with the bucket ``BUCKET`` created."""
-    with pytest.MonkeyPatch.context() as mp:
-        # Dummies, so neither boto3 nor s3fs can ever pick up real credentials.
-        for name, value in DUMMY_CREDENTIALS.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_PROFILE", raising=False)
-        # werkzeug logs every request moto serves; that would bury a failing test's output.
-        mp.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint
-        server.stop()
-
-
-def s3_options(endpoint: str) -> dict[str, object]:
-    """storage_options for s3fs against the moto server, with dummy credentials."""
-    return {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

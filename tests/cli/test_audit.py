@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from click.testing import Result
+from typer.testing import Result
 
 from plinth.cli.audit import parse_since
 from plinth.client import Client

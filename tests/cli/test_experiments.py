@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from click.testing import Result
+from typer.testing import Result
 
 from plinth.client import Client
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from typer.testing import Result
 
+from plinth.cli.runs import column_keys, referenced_keys
 from plinth.client import Client
 from plinth.entities import Dataset, DatasetInput, RunTag
 
@@ -52,7 +53,7 @@ def test_list_shows_runs_with_their_key_metrics(cli: Cli, two_runs: tuple[str, s
 
 
 def test_list_filters_and_orders(cli: Cli, two_runs: tuple[str, str]) -> None:
-    strong, weak = two_runs
+    strong, _weak = two_runs
 
     result = cli(
         "runs", "list", "-e", "churn", "--filter", "metrics.auc > 0.8",
@@ -75,7 +76,9 @@ def test_list_order_by_is_repeatable(cli: Cli, experiment_id: str, make_run: Mak
     assert [r["info"]["run_id"] for r in json.loads(result.stdout)] == [second, first]
 
 
-def test_list_accepts_an_experiment_id(cli: Cli, experiment_id: str, two_runs: tuple[str, str]) -> None:
+def test_list_accepts_an_experiment_id(
+    cli: Cli, experiment_id: str, two_runs: tuple[str, str]
+) -> None:
     result = cli("runs", "list", "--experiment", experiment_id, "-o", "json")
 
     assert result.exit_code == 0, result.output
@@ -134,7 +137,9 @@ def test_show_prints_info_params_metrics_tags_inputs_comments_and_artifacts(
     assert "system tags (mlflow.*, plinth.*) hidden" in out
 
 
-def test_show_all_tags_includes_system_tags(cli: Cli, experiment_id: str, make_run: MakeRun) -> None:
+def test_show_all_tags_includes_system_tags(
+    cli: Cli, experiment_id: str, make_run: MakeRun
+) -> None:
     run_id = make_run(experiment_id, name="r", tags={"mlflow.source.name": "train.py"})
 
     result = cli("runs", "show", run_id, "--all-tags")
@@ -172,7 +177,11 @@ def test_compare_shows_both_runs_params_side_by_side(cli: Cli, two_runs: tuple[s
     result = cli("runs", "compare", *two_runs)
 
     assert result.exit_code == 0, result.output
-    rows = {row.lstrip("≠ ").split()[0]: row.strip() for row in result.stdout.splitlines() if row.strip()}
+    rows = {
+        row.lstrip("≠ ").split()[0]: row.strip()
+        for row in result.stdout.splitlines()
+        if row.strip()
+    }
     assert "1.0" in rows["params.C"] and "0.1" in rows["params.C"]
     assert rows["params.C"].startswith("≠")
     assert rows["params.solver"].count("lbfgs") == 2
@@ -256,3 +265,37 @@ def test_deleting_an_unknown_run_exits_3(cli: Cli) -> None:
 
     assert result.exit_code == 3
     assert result.stderr.startswith("Error: ")
+
+
+# -- choosing columns ------------------------------------------------------------------------
+def test_a_narrow_terminal_keeps_run_ids_whole(cli: Cli, two_runs: tuple[str, str]) -> None:
+    result = cli("runs", "list", "-e", "churn", env={"COLUMNS": "80"})
+
+    assert result.exit_code == 0, result.output
+    for run_id in two_runs:
+        assert run_id in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+@pytest.mark.parametrize(
+    ("expressions", "metrics", "params"),
+    [
+        pytest.param(["metrics.auc > 0.8"], ["auc"], [], id="filter"),
+        pytest.param(["metrics.auc DESC", "params.C"], ["auc"], ["C"], id="order-by"),
+        pytest.param(["params.`model.depth` = '3'"], [], ["model.depth"], id="backticks"),
+        pytest.param(['metrics."val loss" < 1'], ["val loss"], [], id="quoted"),
+        pytest.param(["attributes.status = 'FINISHED'"], [], [], id="no-keys"),
+    ],
+)
+def test_referenced_keys_come_from_filter_and_order_by(
+    expressions: list[str], metrics: list[str], params: list[str]
+) -> None:
+    assert referenced_keys(expressions) == {"metrics": metrics, "params": params}
+
+
+def test_columns_prefer_named_then_varying_then_common_keys() -> None:
+    maps = [{"a": "1", "b": "1", "z": "1"}, {"a": "1", "b": "2", "z": "2"}, {"a": "1"}]
+
+    assert column_keys(maps, ["a"], 2) == ["a", "b"]
+    assert column_keys(maps, [], 2) == ["b", "z"]
+    assert column_keys(maps, ["missing"], 1) == ["b"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
+from typer.testing import Result
 
 from plinth.cli.server import worker_environment
 from plinth.client import Client
@@ -78,7 +78,9 @@ def _wait_for_health(url: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"plinth server exited early:\n{process.stdout.read() if process.stdout else ''}")
+            raise AssertionError(
+                f"plinth server exited early:\n{process.stdout.read() if process.stdout else ''}"
+            )
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
-from click.testing import Result
+from typer.testing import Result
 
 from plinth.client import Client
 from plinth.entities import Role
@@ -111,3 +112,25 @@ def test_disable_stops_the_users_tokens(cli: Cli, client: Client) -> None:
 
 def test_disable_an_unknown_user_exits_3(cli: Cli) -> None:
     assert cli("users", "disable", "ghost").exit_code == 3
+
+
+def test_create_through_a_server_issues_a_token_the_server_accepts(
+    cli: Cli, live_server: Any
+) -> None:
+    env = {"PLINTH_URI": live_server.url, "PLINTH_TOKEN": live_server.admin_token}
+
+    result = cli("users", "create", "carol", "--role", "viewer", env=env)
+
+    assert result.exit_code == 0, result.output
+    user = Client(live_server.settings).stores.auth.authenticate(last_line(result.stdout))
+    assert user is not None and user.name == "carol"
+
+
+def test_a_viewer_may_not_create_users_on_a_server(cli: Cli, live_server: Any) -> None:
+    admin = {"PLINTH_URI": live_server.url, "PLINTH_TOKEN": live_server.admin_token}
+    viewer_token = last_line(cli("users", "create", "dave", "--role", "viewer", env=admin).stdout)
+
+    result = cli("users", "create", "eve", env={**admin, "PLINTH_TOKEN": viewer_token})
+
+    assert result.exit_code == 5
+    assert result.stderr.startswith("Error: ")

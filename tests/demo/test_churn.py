@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 import plinth
+from plinth.client import Client
 from plinth.config import Settings
 from plinth.demo.churn import (
     EXPERIMENT_NAME,
@@ -26,16 +29,20 @@ from plinth.demo.churn import (
 N_CUSTOMERS = 800
 
 
-@pytest.fixture
-def demo_settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home")
+@dataclass(frozen=True, slots=True)
+class QuickDemo:
+    report: DemoReport
+    settings: Settings
+    client: Client
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> QuickDemo:
+    """One quick demo shared by the read-only tests of this module (it takes seconds)."""
+    settings = Settings(home=tmp_path_factory.mktemp("demo") / "home")
     plinth.set_tracking_uri(settings=settings)
-    return settings
-
-
-@pytest.fixture
-def quick_report(demo_settings: Settings) -> DemoReport:
-    return run_demo(n_customers=N_CUSTOMERS, quick=True)
+    report = run_demo(n_customers=N_CUSTOMERS, quick=True)
+    return QuickDemo(report=report, settings=settings, client=Client(settings))
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -49,7 +56,11 @@ def test_dataset_has_the_requested_customers_split_for_validation() -> None:
 
 
 def test_dataset_is_reproducible_from_its_seed() -> None:
-    first, again, other = make_dataset(300, seed=3), make_dataset(300, seed=3), make_dataset(300, seed=4)
+    first, again, other = (
+        make_dataset(300, seed=3),
+        make_dataset(300, seed=3),
+        make_dataset(300, seed=4),
+    )
 
     assert first.train.equals(again.train)
     assert not first.train.equals(other.train)
@@ -60,7 +71,10 @@ def test_churn_follows_the_ground_truth_drivers() -> None:
 
     by_contract = frame.groupby("contract")[TARGET].mean()
     assert by_contract["month-to-month"] > by_contract["one-year"] > by_contract["two-year"]
-    assert frame[frame.tenure_months < 6][TARGET].mean() > frame[frame.tenure_months > 36][TARGET].mean()
+    assert (
+        frame[frame.tenure_months < 6][TARGET].mean()
+        > frame[frame.tenure_months > 36][TARGET].mean()
+    )
 
 
 @pytest.mark.parametrize(
@@ -70,7 +84,7 @@ def test_churn_follows_the_ground_truth_drivers() -> None:
         pytest.param(np.round(np.linspace(0.0, 1.0, 50), 1), id="ties-and-extremes"),
     ],
 )
-def test_metrics_match_scikit_learn(scores: np.ndarray) -> None:  # type: ignore[type-arg]
+def test_metrics_match_scikit_learn(scores: np.ndarray[Any, Any]) -> None:
     labels = (np.arange(50) % 3 == 0).astype(int)
 
     assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
@@ -93,18 +107,18 @@ def test_grid_point_names_are_short_and_readable() -> None:
 
 
 # -- a whole quick demo ----------------------------------------------------------------------
-def test_report_ranks_the_runs_by_validation_auc(quick_report: DemoReport) -> None:
-    aucs = [run.val_auc for run in quick_report.ranked]
+def test_report_ranks_the_runs_by_validation_auc(quick: QuickDemo) -> None:
+    aucs = [run.val_auc for run in quick.report.ranked]
 
-    assert len(quick_report.ranked) == len(default_grid(quick=True))
+    assert len(quick.report.ranked) == len(default_grid(quick=True))
     assert aucs == sorted(aucs, reverse=True)
-    assert quick_report.experiment_name == EXPERIMENT_NAME
+    assert quick.report.experiment_name == EXPERIMENT_NAME
     assert all(0.5 < auc <= 1.0 for auc in aucs)
 
 
-def test_every_run_has_params_inputs_and_final_metrics(quick_report: DemoReport) -> None:
-    for ranked in quick_report.ranked:
-        run = plinth.get_run(ranked.run_id)
+def test_every_run_has_params_inputs_and_final_metrics(quick: QuickDemo) -> None:
+    for ranked in quick.report.ranked:
+        run = quick.client.get_run(ranked.run_id)
 
         assert run.info.status == "FINISHED"
         assert run.data.params["model.family"] == ranked.family
@@ -114,6 +128,10 @@ def test_every_run_has_params_inputs_and_final_metrics(quick_report: DemoReport)
         assert contexts == {"training", "validation"}
 
 
+def _run_of(quick: QuickDemo, family: str) -> str:
+    return next(r.run_id for r in quick.report.ranked if r.family == family)
+
+
 @pytest.mark.parametrize(
     ("family", "steps"),
     [
@@ -121,56 +139,58 @@ def test_every_run_has_params_inputs_and_final_metrics(quick_report: DemoReport)
         pytest.param("random_forest", list(range(1, 11)), id="rf-as-trees-grow"),
     ],
 )
-def test_metric_histories_follow_training(
-    quick_report: DemoReport, family: str, steps: list[int]
-) -> None:
-    run_id = next(r.run_id for r in quick_report.ranked if r.family == family)
+def test_metric_histories_follow_training(quick: QuickDemo, family: str, steps: list[int]) -> None:
+    run_id = _run_of(quick, family)
 
-    history = plinth.get_metric_history(run_id, "val_auc")
+    history = quick.client.get_metric_history(run_id, "val_auc")
 
     assert [m.step for m in history] == steps
-    assert history[-1].value == pytest.approx(plinth.get_run(run_id).data.metrics["val_auc"])
+    assert history[-1].value == pytest.approx(quick.client.get_run(run_id).data.metrics["val_auc"])
 
 
-def test_logistic_regression_history_has_several_iterations(quick_report: DemoReport) -> None:
-    run_id = next(r.run_id for r in quick_report.ranked if r.family == "logistic_regression")
+def test_logistic_regression_history_has_several_iterations(quick: QuickDemo) -> None:
+    run_id = _run_of(quick, "logistic_regression")
 
-    steps = [m.step for m in plinth.get_metric_history(run_id, "val_log_loss")]
+    steps = [m.step for m in quick.client.get_metric_history(run_id, "val_log_loss")]
 
     assert len(steps) > 1
     assert steps == sorted(steps)
 
 
-def test_gbm_also_logs_its_training_loss(quick_report: DemoReport) -> None:
-    run_id = next(r.run_id for r in quick_report.ranked if r.family == "gradient_boosting")
+def test_gbm_also_logs_its_training_loss(quick: QuickDemo) -> None:
+    run_id = _run_of(quick, "gradient_boosting")
 
-    assert len(plinth.get_metric_history(run_id, "train_loss")) == 15
+    assert len(quick.client.get_metric_history(run_id, "train_loss")) == 15
 
 
-def test_the_logged_model_predicts_on_raw_customer_rows(
-    quick_report: DemoReport, tmp_path: Path
-) -> None:
-    local = Path(plinth.download_artifacts(quick_report.best.run_id, "model", tmp_path / "dl"))
-    model = pickle.loads((local / "model.pkl").read_bytes())  # noqa: S301 - our own artifact
+def test_the_logged_model_predicts_on_raw_customer_rows(quick: QuickDemo, tmp_path: Path) -> None:
+    best = quick.report.best
+    local = quick.client.download_artifacts(best.run_id, "model", tmp_path / "dl")
+    model = pickle.loads((local / "model.pkl").read_bytes())
     rows = make_dataset(N_CUSTOMERS).validation
 
     probability = model.predict_proba(rows.drop(columns=[TARGET]))[:, 1]
 
     assert (local / "MLmodel").is_file()
-    assert roc_auc(rows[TARGET].to_numpy(), probability) == pytest.approx(quick_report.best.val_auc)
+    assert roc_auc(rows[TARGET].to_numpy(), probability) == pytest.approx(best.val_auc)
 
 
-def test_report_says_where_everything_is(quick_report: DemoReport, demo_settings: Settings) -> None:
-    assert quick_report.store_uri == demo_settings.store_uri
-    assert quick_report.artifact_root == demo_settings.artifact_root
-    assert quick_report.best_model_uri.endswith(f"{quick_report.best.run_id}/artifacts/model")
-    assert quick_report.best_model_location is not None
-    assert (Path(quick_report.best_model_location) / "MLmodel").is_file()
+def test_report_says_where_everything_is(quick: QuickDemo) -> None:
+    report = quick.report
+
+    assert report.store_uri == quick.settings.store_uri
+    assert report.artifact_root == quick.settings.artifact_root
+    assert report.best_model_uri.endswith(f"{report.best.run_id}/artifacts/model")
+    assert report.best_model_location is not None
+    assert (Path(report.best_model_location) / "MLmodel").is_file()
 
 
-def test_a_second_demo_ranks_only_its_own_runs(quick_report: DemoReport) -> None:
-    again = run_demo(n_customers=N_CUSTOMERS, quick=True)
+def test_a_second_demo_ranks_only_its_own_runs(tmp_path: Path) -> None:
+    plinth.set_tracking_uri(settings=Settings(home=tmp_path / "home"))
+    first = run_demo(n_customers=300, quick=True)
 
-    assert len(again.ranked) == len(quick_report.ranked)
-    assert not {r.run_id for r in again.ranked} & {r.run_id for r in quick_report.ranked}
-    assert again.experiment_id == quick_report.experiment_id
+    again = run_demo(n_customers=300, quick=True)
+
+    assert len(again.ranked) == len(first.ranked)
+    assert not {r.run_id for r in again.ranked} & {r.run_id for r in first.ranked}
+    assert again.experiment_id == first.experiment_id

@@ -4,6 +4,7 @@ with an ``error_code`` and a message naming the field (never a 500)."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +18,8 @@ from plinth.server.app import create_app
 from plinth.store.factory import Stores, open_sql_stores
 from plinth.store.sql import SqlTrackingStore
 
-# FastAPI and Starlette deprecate what the server and TestClient still use (ORJSONResponse,
-# httpx without httpx2); neither affects behaviour.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning"),
-]
+# Starlette's TestClient warns on import that it prefers httpx2 over httpx; it works with both.
+pytestmark = pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning")
 
 V1 = "/api/v1"
 
@@ -242,6 +239,7 @@ def test_invalid_json_body_is_a_400(server: Server) -> None:
         pytest.param("POST", "/runs/{run}/log-batch", [], "body", id="not-an-object"),
         pytest.param("GET", "/experiments?max_results=many", None, "max_results", id="query-int"),
         pytest.param("GET", "/runs?view_type=SOME", None, "view_type", id="query-enum"),
+        pytest.param("GET", "/runs?filer=x", None, "filer", id="query-misspelt"),
         pytest.param("GET", "/audit?since=yesterday", None, "since", id="audit-since"),
         pytest.param("POST", "/users", {"name": "eve", "role": "god"}, "role", id="role"),
     ],
@@ -269,6 +267,18 @@ def test_wrong_types_are_400s_naming_the_field(
 def test_unknown_ids_are_404s(server: Server, run_id: str, method: str, path: str) -> None:
     response = server.request("admin", method, path.format(run=run_id))
     assert_error(response, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_no_v1_route_answers_garbage_with_a_500(server: Server) -> None:
+    spec = server.http.get("/openapi.json").json()
+    routes = [(m.upper(), p) for p, ops in spec["paths"].items() if p.startswith(V1) for m in ops]
+    assert len(routes) > 25
+    for method, path in routes:
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        for body in (None, {"junk": 1}, [1], "text"):
+            response = server.http.request(method, url, headers=server.as_("admin"), json=body)
+            assert response.status_code < 500, (method, url, body, response.text)
+            assert response.is_success or response.json()["error_code"]
 
 
 def test_malformed_ids_are_400s(server: Server) -> None:

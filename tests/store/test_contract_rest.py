@@ -24,12 +24,8 @@ from plinth.store.rest import RestTrackingStore, RetryPolicy, rest_stores
 from plinth.store.rest.client import new_http_client
 from plinth.store.sql import SqlTrackingStore
 
-# FastAPI and Starlette deprecate what the server and TestClient still use (ORJSONResponse,
-# httpx without httpx2); neither affects behaviour.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning"),
-]
+# Starlette's TestClient warns on import that it prefers httpx2 over httpx; it works with both.
+pytestmark = pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import typer
 from rich import box
@@ -28,9 +27,15 @@ from rich.text import Text
 from plinth.cli import state_of
 from plinth.cli.output import stdout
 from plinth.config import Settings
-
-if TYPE_CHECKING:
-    from plinth.demo.churn import DemoReport, GridPoint, RunResult
+from plinth.demo.churn import (
+    DemoReport,
+    GridPoint,
+    GridProgress,
+    RunResult,
+    default_grid,
+    run_demo,
+)
+from plinth.tracking.fluent import set_tracking_uri
 
 
 def demo(
@@ -45,27 +50,26 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="Three small models instead of eight."),
 ) -> None:
     """Train a small model grid on synthetic churn data, tracking every run."""
-    import plinth
-    from plinth.demo.churn import default_grid, run_demo
-
     settings = demo_settings(state_of(ctx).settings, runs_dir)
-    plinth.set_tracking_uri(settings=settings)
+    set_tracking_uri(settings=settings)
     points = default_grid(quick=quick)
     console = stdout()
     console.print(f"Training {len(points)} models on {customers:,} synthetic customers ...")
     with GridProgressBar(console, total=len(points)) as progress:
         result = run_demo(n_customers=customers, grid=points, progress=progress)
-    print_report(console, result, env_prefix=_env_prefix(runs_dir))
+    env_prefix = "" if runs_dir is None else f"PLINTH_HOME={shlex.quote(str(settings.home))} "
+    print_report(console, result, env_prefix=env_prefix)
 
 
 def demo_settings(settings: Settings, runs_dir: Path | None) -> Settings:
     """The resolved settings, or an embedded store in ``runs_dir`` (the flag wins)."""
     if runs_dir is None:
         return settings
-    return settings.model_copy(update={"home": runs_dir.expanduser(), "uri": None, "artifacts": None})
+    home = runs_dir.expanduser().resolve()
+    return settings.model_copy(update={"home": home, "uri": None, "artifacts": None})
 
 
-class GridProgressBar:
+class GridProgressBar(GridProgress):
     """A progress bar over the grid (only on a terminal, and gone when done) plus one
     line per finished run, which stays."""
 
@@ -87,7 +91,10 @@ class GridProgressBar:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
 
@@ -115,9 +122,10 @@ def print_report(console: Console, report: DemoReport, *, env_prefix: str = "") 
     console.print()
     best = report.best.run_id
     console.print(Text("Next:", style="bold"))
+    ranked = f'--experiment {report.experiment_name} --order-by "metrics.val_auc DESC"'
     for command in (
         f"{env_prefix}plinth runs show {best}",
-        f'{env_prefix}plinth runs list --experiment {report.experiment_name} --order-by "metrics.val_auc DESC"',
+        f"{env_prefix}plinth runs list {ranked}",
         *_server_hint(report, env_prefix),
     ):
         console.print(Text(f"  {command}", style="cyan"), soft_wrap=True)
@@ -170,7 +178,3 @@ def _server_hint(report: DemoReport, env_prefix: str) -> list[str]:
     if report.best_model_location is None:
         return [f"open {report.store_uri.rstrip('/')}/docs"]
     return [f"{env_prefix}plinth server   # then open http://127.0.0.1:5000/docs"]
-
-
-def _env_prefix(runs_dir: Path | None) -> str:
-    return "" if runs_dir is None else f"PLINTH_HOME={shlex.quote(str(runs_dir))} "

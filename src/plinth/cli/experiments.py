@@ -69,7 +69,7 @@ def delete_experiment(
 ) -> None:
     """Soft-delete an experiment and its runs (undo with 'restore')."""
     client_of(ctx).delete_experiment(experiment_id)
-    success(f"Deleted experiment {experiment_id}; 'plinth experiments restore {experiment_id}' undoes it.")
+    success(f"Deleted experiment {experiment_id}; 'plinth experiments restore' undoes it.")
 
 
 @app.command("restore")

@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.text import Text
@@ -56,7 +55,8 @@ class PlinthGroup(TyperGroup):
     """The root group: subcommands run inside its ``invoke``, so this is the one place
     where expected errors turn into a message and an exit code (CliRunner included)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # ``Any``: typer hands over the Context class of its vendored click, which it does not export.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except PlinthError as exc:
@@ -100,7 +100,9 @@ def root(
     try:
         settings = Settings.from_env(os.environ, config_file=CONFIG_FILE)
     except ValidationError as exc:
-        raise InvalidArgumentError(f"Bad settings in the environment or {CONFIG_FILE}: {exc}") from exc
+        raise InvalidArgumentError(
+            f"Bad settings in the environment or {CONFIG_FILE}: {exc}"
+        ) from exc
     ctx.obj = CliState(settings)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import typer
 from rich.table import Table
@@ -60,7 +60,9 @@ def list_runs(
     ctx: typer.Context,
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name or id."),
     filter_string: str | None = typer.Option(
-        None, "--filter", help="MLflow search filter, e.g. \"metrics.auc > 0.8 and params.model = 'gbm'\"."
+        None,
+        "--filter",
+        help="MLflow search filter, e.g. \"metrics.auc > 0.8 and params.model = 'gbm'\".",
     ),
     order_by: list[str] = typer.Option(
         [], "--order-by", help='Sort key, e.g. "metrics.auc DESC"; repeatable.'
@@ -105,7 +107,9 @@ def referenced_keys(expressions: Iterable[str]) -> dict[str, list[str]]:
     return keys
 
 
-def column_keys(maps: Sequence[Mapping[str, object]], preferred: list[str], limit: int) -> list[str]:
+def column_keys(
+    maps: Sequence[Mapping[str, object]], preferred: list[str], limit: int
+) -> list[str]:
     """The keys to show as columns: those the user named, then keys whose values differ
     between runs, then the most common; at most ``limit`` (named keys always show)."""
     counts = Counter(key for mapping in maps for key in mapping)

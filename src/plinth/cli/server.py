@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
@@ -12,6 +13,9 @@ from plinth.cli import state_of
 from plinth.cli.output import key_value_table, stdout
 from plinth.config import Settings
 from plinth.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 APP_FACTORY = "plinth.server.app:app_from_env"
 
@@ -28,8 +32,6 @@ def serve(
     ),
 ) -> None:
     """Run the Plinth server (REST API, MLflow API, artifacts) on this machine's store."""
-    import uvicorn
-
     from plinth.server.app import create_app
 
     settings = state_of(ctx).settings
@@ -38,11 +40,23 @@ def serve(
     # Built in this process even for several workers: migrations and the admin bootstrap
     # then run once, before the workers race for them.
     app = create_app(settings, auth=not no_auth)
-    print_banner(settings, host, port, auth=not no_auth, new_token=_token_stamp(settings.admin_token_path) != before)
+    new_token = _token_stamp(settings.admin_token_path) != before
+    print_banner(settings, host, port, auth=not no_auth, new_token=new_token)
+    run_uvicorn(app, settings, host=host, port=port, workers=workers, auth=not no_auth)
+
+
+def run_uvicorn(
+    app: FastAPI, settings: Settings, *, host: str, port: int, workers: int, auth: bool
+) -> None:
+    """Serve ``app`` in this process, or ``workers`` processes that each rebuild it."""
+    import uvicorn
+
     if workers == 1:
         uvicorn.run(app, host=host, port=port)
         return
-    os.environ.update(worker_environment(settings, auth=not no_auth))
+    # The edge where settings travel through the environment: uvicorn's workers are
+    # separate processes that build their app from an import string.
+    os.environ.update(worker_environment(settings, auth=auth))
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
 
 

@@ -42,7 +42,7 @@ def list_tokens(
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """List active tokens (never their secrets)."""
-    tokens = client_of(ctx).stores.auth.list_tokens(user)
+    tokens = client_of(ctx).list_tokens(user)
     if output is OutputFormat.JSON:
         print_json(tokens)
         return
@@ -64,5 +64,5 @@ def revoke_token(
     token_id: str = typer.Argument(..., metavar="TOKEN_ID", help="From 'plinth tokens list'."),
 ) -> None:
     """Revoke a token; it stops working within seconds."""
-    client_of(ctx).stores.auth.revoke_token(token_id)
+    client_of(ctx).revoke_token(token_id)
     success(f"Revoked token {token_id}.")

@@ -71,12 +71,12 @@ def set_role(
     role: Role = typer.Argument(..., metavar="ROLE", help="viewer, editor, approver or admin."),
 ) -> None:
     """Change a user's role."""
-    user = client_of(ctx).stores.auth.update_user(name, role=role)
+    user = client_of(ctx).update_user(name, role=role)
     success(f"User '{user.name}' now has role {user.role.value}.")
 
 
 @app.command("disable")
 def disable_user(ctx: typer.Context, name: str = USER_ARGUMENT) -> None:
     """Disable a user: their tokens stop working."""
-    user = client_of(ctx).stores.auth.update_user(name, active=False)
+    user = client_of(ctx).update_user(name, active=False)
     success(f"Disabled user '{user.name}'; their tokens no longer authenticate.")

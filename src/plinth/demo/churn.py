@@ -1,16 +1,10 @@
 """The churn demo: a synthetic customer data set, a small model grid, every fit a tracked run.
 
-The steps are separate so later demos can extend them (register the best model, serve it):
-
-1. :func:`make_dataset` draws customers with a known logistic ground truth and splits them.
-2. :func:`train_one` trains one grid point inside a run: params, config, data inputs,
-   per-iteration metrics, final metrics and the model as an ``MLmodel`` artifact.
-3. :func:`run_grid` trains every point of :func:`default_grid`.
-4. :func:`report` ranks the runs by validation AUC through ``plinth.search_runs`` and says
-   where everything is stored.
-
-It logs through the fluent API, so it goes wherever ``plinth.set_tracking_uri`` points:
-the embedded store or a server.
+Named steps, so later demos can extend them (register the best model, serve it):
+:func:`make_dataset` (known logistic ground truth), :func:`train_one` (one run: params,
+config, data inputs, per-iteration and final metrics, the ``MLmodel``), :func:`run_grid`
+and :func:`report` (ranking through ``plinth.search_runs``, and where everything is).
+It logs through the fluent API: wherever ``plinth.set_tracking_uri`` points, embedded or a server.
 """
 
 from __future__ import annotations
@@ -19,10 +13,10 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,8 +28,11 @@ from plinth.models import save_sklearn_model
 
 EXPERIMENT_NAME = "churn-demo"
 TARGET = "churned"
-NUMERIC_FEATURES = ("tenure_months", "monthly_charges", "total_charges", "support_calls", "num_products")
-CATEGORICAL_FEATURES = ("contract", "internet_service", "payment_method", "paperless_billing", "senior_citizen")
+NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "num_products"]
+CATEGORICAL = ["contract", "internet_service", "payment_method", "paperless_billing", "senior"]
+PAYMENT_METHODS = ["electronic-check", "mailed-check", "bank-transfer", "credit-card"]
+CONTRACT_MIX = [0.55, 0.25, 0.2]
+CONTRACT_LOG_ODDS = {"month-to-month": 0.9, "one-year": -0.6, "two-year": -1.8}
 VALIDATION_FRACTION = 0.2
 BATCH_TAG = "demo_batch"
 """Tags the runs of one ``run_demo`` call, so the ranking ignores earlier demos."""
@@ -60,7 +57,7 @@ class ChurnData:
 
     @property
     def features(self) -> list[str]:
-        return [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
+        return [*NUMERIC, *CATEGORICAL]
 
     @property
     def churn_rate(self) -> float:
@@ -79,7 +76,7 @@ def make_dataset(n_customers: int = 5000, *, seed: int = 42) -> ChurnData:
     probability = 1 / (1 + np.exp(-_churn_logit(customers)))
     customers[TARGET] = (rng.random(n_customers) < probability).astype(int)
     shuffled = customers.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    n_validation = max(1, int(round(n_customers * VALIDATION_FRACTION)))
+    n_validation = max(1, round(n_customers * VALIDATION_FRACTION))
     return ChurnData(
         train=shuffled.iloc[n_validation:].reset_index(drop=True),
         validation=shuffled.iloc[:n_validation].reset_index(drop=True),
@@ -100,23 +97,17 @@ def _draw_customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
             "total_charges": (monthly * tenure * rng.normal(1, 0.05, n)).round(2),
             "support_calls": rng.poisson(1.0 + 0.8 * (internet == "fiber")),
             "num_products": products,
-            "contract": rng.choice(["month-to-month", "one-year", "two-year"], n, p=[0.55, 0.25, 0.2]),
+            "contract": rng.choice(["month-to-month", "one-year", "two-year"], n, p=CONTRACT_MIX),
             "internet_service": internet,
-            "payment_method": rng.choice(
-                ["electronic-check", "mailed-check", "bank-transfer", "credit-card"],
-                n,
-                p=[0.35, 0.2, 0.25, 0.2],
-            ),
+            "payment_method": rng.choice(PAYMENT_METHODS, n, p=[0.35, 0.2, 0.25, 0.2]),
             "paperless_billing": np.where(rng.random(n) < 0.6, "yes", "no"),
-            "senior_citizen": np.where(rng.random(n) < 0.16, "yes", "no"),
+            "senior": np.where(rng.random(n) < 0.16, "yes", "no"),
         }
     )
 
 
 def _churn_logit(c: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
-    contract = np.select(
-        [c.contract == "month-to-month", c.contract == "one-year"], [0.9, -0.6], -1.8
-    )
+    contract = c.contract.map(CONTRACT_LOG_ODDS).to_numpy(dtype=np.float64)
     calls = c.support_calls.to_numpy()
     new_fiber = (c.internet_service == "fiber") & (c.tenure_months < 12)
     logit = (
@@ -127,7 +118,7 @@ def _churn_logit(c: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
         + 0.35 * calls
         + 0.9 * (calls >= 4)
         + 0.5 * (c.payment_method == "electronic-check").to_numpy()
-        + 0.3 * (c.senior_citizen == "yes").to_numpy()
+        + 0.3 * (c.senior == "yes").to_numpy()
         + 0.2 * (c.paperless_billing == "yes").to_numpy()
         + 0.8 * new_fiber.to_numpy()
     )
@@ -137,10 +128,12 @@ def _churn_logit(c: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
 # -- 2. one grid point -----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GridPoint:
-    """One model configuration of the grid."""
+    """One model configuration of the grid: ``params`` go to the estimator as they are."""
 
     family: Family
-    params: dict[str, float | int | None] = field(default_factory=dict)
+    params: Mapping[str, float | int | None] = field(default_factory=dict)
+    max_steps: int = 50
+    """Warm-start slices at most (logistic regression: two L-BFGS iterations each)."""
 
     @property
     def name(self) -> str:
@@ -149,11 +142,11 @@ class GridPoint:
             f"{_SHORT_KEYS.get(key, key)}{'full' if value is None else value}"
             for key, value in self.params.items()
         ]
-        return "-".join([_SHORT_FAMILIES[self.family], *parts])
+        return "-".join([_SHORT[self.family], *parts])
 
 
-_SHORT_FAMILIES = {"logistic_regression": "logreg", "gradient_boosting": "gbm", "random_forest": "rf"}
-_SHORT_KEYS = {"n_estimators": "n", "max_depth": "d", "min_samples_leaf": "leaf", "max_steps": "steps"}
+_SHORT = {"logistic_regression": "logreg", "gradient_boosting": "gbm", "random_forest": "rf"}
+_SHORT_KEYS = {"n_estimators": "n", "max_depth": "d", "min_samples_leaf": "leaf"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,7 +173,7 @@ def train_one(point: GridPoint, data: ChurnData, *, experiment_id: str, batch: s
         final_step = max((step for points in history.values() for step, _ in points), default=0)
         log_history(run.run_id, history)
         plinth.log_metrics(final, step=final_step)
-        log_model(as_pipeline(features, estimator), run.run_id)
+        log_model(features, estimator, run.run_id)
     val_auc = history["val_auc"][-1][1] if "val_auc" in history else final["val_auc"]
     return RunResult(
         run_id=run.run_id,
@@ -193,16 +186,10 @@ def train_one(point: GridPoint, data: ChurnData, *, experiment_id: str, batch: s
 
 def _log_setup(point: GridPoint, data: ChurnData) -> None:
     plinth.log_params(point.params)
-    plinth.log_config(
-        {
-            "model": {"family": point.family, "params": dict(point.params)},
-            "data": {
-                "n_customers": len(data.train) + len(data.validation),
-                "validation_fraction": VALIDATION_FRACTION,
-                "seed": data.seed,
-            },
-        }
-    )
+    n_customers = len(data.train) + len(data.validation)
+    split = {"n_customers": n_customers, "validation_fraction": VALIDATION_FRACTION}
+    model = {"family": point.family, "params": dict(point.params)}
+    plinth.log_config({"model": model, "data": {**split, "seed": data.seed}})
     plinth.log_input(data.train, name="churn-train", context="training")
     plinth.log_input(data.validation, name="churn-validation", context="validation")
 
@@ -220,8 +207,12 @@ def log_history(run_id: str, history: History) -> None:
         client.log_batch(run_id, metrics=metrics[start : start + METRIC_BATCH])
 
 
-def log_model(model: Any, run_id: str) -> None:
-    """Save ``model`` as an MLmodel directory and log it under the run's ``model/``."""
+def log_model(features: Features, estimator: Any, run_id: str) -> None:
+    """Log the fitted preprocessor and estimator, as one model that takes raw customer rows,
+    as an MLmodel directory under the run's ``model/``."""
+    from sklearn.pipeline import Pipeline
+
+    model = Pipeline([("features", features.preprocessor), ("model", estimator)])
     with tempfile.TemporaryDirectory(prefix="plinth-demo-") as tmp:
         path = save_sklearn_model(model, Path(tmp) / "model", run_id=run_id)
         plinth.log_artifacts(path, "model")
@@ -246,8 +237,8 @@ def encode(data: ChurnData) -> Features:
 
     preprocessor = ColumnTransformer(
         [
-            ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
+            ("numeric", StandardScaler(), NUMERIC),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
         ]
     )
     return Features(
@@ -259,27 +250,26 @@ def encode(data: ChurnData) -> Features:
     )
 
 
-def as_pipeline(features: Features, estimator: Any) -> Any:
-    """The fitted preprocessor and estimator as one model that takes raw customer rows."""
-    from sklearn.pipeline import Pipeline
-
-    return Pipeline([("features", features.preprocessor), ("model", estimator)])
-
-
 def roc_auc(y: np.ndarray[Any, Any], score: np.ndarray[Any, Any]) -> float:
-    """Area under the ROC curve (Mann-Whitney U with tied scores averaged).
+    """Area under the ROC curve: the Mann-Whitney U statistic, tied scores sharing ranks.
 
-    Computed here because sklearn's input validation costs more than the metric when it is
-    evaluated for every boosting stage.
+    Computed here because sklearn's input validation costs more than the metric itself
+    when it runs after every boosting stage.
     """
-    from scipy.stats import rankdata
-
-    positive = y == 1
+    positive = np.asarray(y) == 1
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    rank_sum = float(rankdata(score)[positive].sum())
+    rank_sum = float(_average_ranks(np.asarray(score))[positive].sum())
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def _average_ranks(values: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    order = np.argsort(values, kind="mergesort")
+    _unique, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
+    return ranks
 
 
 def binary_log_loss(y: np.ndarray[Any, Any], probability: np.ndarray[Any, Any]) -> float:
@@ -303,21 +293,20 @@ def evaluate(estimator: Any, features: Features) -> dict[str, float]:
 
 
 def fit_logistic_regression(point: GridPoint, features: Features) -> tuple[Any, History]:
-    """L-BFGS a few iterations at a time (warm start), scoring after each slice."""
+    """L-BFGS two iterations at a time (warm start), scoring after each slice."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    step = 2
-    estimator = LogisticRegression(C=_float(point, "C", 1.0), max_iter=step, warm_start=True)
-    history, total = _empty_history(), 0
-    for _ in range(_int(point, "max_steps", 50)):
+    estimator = LogisticRegression(**point.params, max_iter=2, warm_start=True)
+    history, iterations = _empty_history(), 0
+    for _ in range(point.max_steps):
         with warnings.catch_warnings():
             # Each slice stops at max_iter on purpose; that is not a convergence problem.
             warnings.simplefilter("ignore", ConvergenceWarning)
             estimator.fit(features.x_train, features.y_train)
-        total += int(estimator.n_iter_[0])
-        _append(history, total, _scores(features.y_val, estimator.predict_proba(features.x_val)[:, 1]))
-        if estimator.n_iter_[0] < step:
+        iterations += int(estimator.n_iter_[0])
+        _score_into(history, iterations, features, estimator.predict_proba(features.x_val))
+        if estimator.n_iter_[0] < estimator.max_iter:
             break
     return estimator, history
 
@@ -326,57 +315,36 @@ def fit_gradient_boosting(point: GridPoint, features: Features) -> tuple[Any, Hi
     """Fit once; score every boosting stage with ``staged_predict_proba`` (step = stage)."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    estimator = GradientBoostingClassifier(
-        n_estimators=_int(point, "n_estimators", 100),
-        max_depth=_int(point, "max_depth", 3),
-        learning_rate=_float(point, "learning_rate", 0.1),
-        random_state=RANDOM_STATE,
-    )
+    estimator = GradientBoostingClassifier(**point.params, random_state=RANDOM_STATE)
     estimator.fit(features.x_train, features.y_train)
     history = _empty_history()
     for stage, probability in enumerate(estimator.staged_predict_proba(features.x_val), start=1):
-        _append(history, stage, _scores(features.y_val, probability[:, 1]))
+        _score_into(history, stage, features, probability)
     history["train_loss"] = [(i, float(v)) for i, v in enumerate(estimator.train_score_, start=1)]
     return estimator, history
 
 
 def fit_random_forest(point: GridPoint, features: Features) -> tuple[Any, History]:
-    """Grow the forest in slices (warm start), scoring as trees are added (step = trees)."""
+    """Grow the forest in ten slices (warm start), scoring as trees are added (step = trees)."""
     from sklearn.ensemble import RandomForestClassifier
 
-    n_trees = _int(point, "n_estimators", 100)
-    max_depth = point.params.get("max_depth")
-    estimator = RandomForestClassifier(
-        max_depth=None if max_depth is None else int(max_depth),
-        min_samples_leaf=_int(point, "min_samples_leaf", 1),
-        warm_start=True,
-        random_state=RANDOM_STATE,
-    )
+    n_trees = int(point.params.get("n_estimators") or 100)
+    estimator = RandomForestClassifier(**point.params, warm_start=True, random_state=RANDOM_STATE)
     history = _empty_history()
     slice_size = max(1, n_trees // 10)
     for trees in sorted({*range(slice_size, n_trees, slice_size), n_trees}):
         estimator.set_params(n_estimators=trees)
         estimator.fit(features.x_train, features.y_train)
-        _append(history, trees, _scores(features.y_val, estimator.predict_proba(features.x_val)[:, 1]))
+        _score_into(history, trees, features, estimator.predict_proba(features.x_val))
     return estimator, history
-
-
-def _int(point: GridPoint, key: str, default: int) -> int:
-    value = point.params.get(key)
-    return default if value is None else int(value)
-
-
-def _float(point: GridPoint, key: str, default: float) -> float:
-    value = point.params.get(key)
-    return default if value is None else float(value)
 
 
 def _empty_history() -> History:
     return {"val_auc": [], "val_log_loss": []}
 
 
-def _append(history: History, step: int, scores: dict[str, float]) -> None:
-    for key, value in scores.items():
+def _score_into(history: History, step: int, features: Features, proba: Any) -> None:
+    for key, value in _scores(features.y_val, proba[:, 1]).items():
         history[key].append((step, value))
 
 
@@ -392,33 +360,27 @@ def default_grid(*, quick: bool = False) -> list[GridPoint]:
     """Eight runs (about ten seconds on two cores), or three tiny ones with ``quick``."""
     if quick:
         return [
-            GridPoint(family="logistic_regression", params={"C": 1.0, "max_steps": 3}),
+            GridPoint(family="logistic_regression", params={"C": 1.0}, max_steps=3),
             GridPoint(family="gradient_boosting", params={"n_estimators": 15, "max_depth": 2}),
             GridPoint(family="random_forest", params={"n_estimators": 10, "max_depth": 4}),
         ]
+    boosting = [{"n_estimators": n, "max_depth": d} for n in (100, 200) for d in (2, 3)]
+    forest = {"n_estimators": 100, "min_samples_leaf": 5}
     return [
         *(GridPoint(family="logistic_regression", params={"C": c}) for c in (0.1, 1.0)),
-        *(
-            GridPoint(family="gradient_boosting", params={"n_estimators": n, "max_depth": d})
-            for n in (100, 200)
-            for d in (2, 3)
-        ),
-        *(
-            GridPoint(
-                family="random_forest",
-                params={"n_estimators": 100, "max_depth": d, "min_samples_leaf": 5},
-            )
-            for d in (6, None)
-        ),
+        *(GridPoint(family="gradient_boosting", params=params) for params in boosting),
+        *(GridPoint(family="random_forest", params={**forest, "max_depth": d}) for d in (6, None)),
     ]
 
 
-class GridProgress(Protocol):
-    """What ``run_grid`` reports while it trains (the CLI draws a progress bar)."""
+class GridProgress:
+    """What ``run_grid`` reports while it trains; silent here, a progress bar in the CLI."""
 
-    def started(self, point: GridPoint) -> None: ...
+    def started(self, point: GridPoint) -> None:
+        """``point`` is about to train."""
 
-    def finished(self, result: RunResult) -> None: ...
+    def finished(self, result: RunResult) -> None:
+        """A run finished."""
 
 
 def run_grid(
@@ -430,14 +392,12 @@ def run_grid(
     progress: GridProgress | None = None,
 ) -> list[RunResult]:
     """Train every grid point, each in its own run, in order."""
+    progress = progress or GridProgress()
     results = []
     for point in points:
-        if progress is not None:
-            progress.started(point)
-        result = train_one(point, data, experiment_id=experiment_id, batch=batch)
-        results.append(result)
-        if progress is not None:
-            progress.finished(result)
+        progress.started(point)
+        results.append(train_one(point, data, experiment_id=experiment_id, batch=batch))
+        progress.finished(results[-1])
     return results
 
 
@@ -498,7 +458,7 @@ def report(experiment_id: str, data: ChurnData, *, batch: str, seconds: float) -
     )
 
 
-def _ranked_run(row: dict[str, Any]) -> RankedRun:
+def _ranked_run(row: Mapping[Hashable, Any]) -> RankedRun:
     return RankedRun(
         run_id=str(row["run_id"]),
         name=str(row.get("tags.mlflow.runName") or row["run_id"]),
@@ -533,4 +493,5 @@ def run_demo(
     batch = uuid.uuid4().hex[:12]
     points = list(grid) if grid is not None else default_grid(quick=quick)
     run_grid(points, data, experiment_id=experiment.experiment_id, batch=batch, progress=progress)
-    return report(experiment.experiment_id, data, batch=batch, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return report(experiment.experiment_id, data, batch=batch, seconds=seconds)

@@ -45,8 +45,19 @@ def validate_key(kind: str, key: object) -> str:
     return key
 
 
+def validate_text(field: str, value: str, max_length: int | None = None) -> str:
+    """Any stored text: no NUL characters (PostgreSQL cannot store them), within the column."""
+    if "\x00" in value:
+        raise InvalidArgumentError(f"{field} contains a NUL character (\\x00); remove it.")
+    if max_length is not None and len(value) > max_length:
+        raise InvalidArgumentError(
+            f"{field} is {len(value)} characters long; the limit is {max_length}."
+        )
+    return value
+
+
 def validate_param_value(key: str, value: object) -> str:
-    text = str(value)
+    text = validate_text(f"Param '{key}' value", str(value))
     if len(text) > MAX_PARAM_VALUE_LENGTH:
         raise InvalidArgumentError(
             f"Param '{key}' has a value of {len(text)} characters; "
@@ -56,7 +67,7 @@ def validate_param_value(key: str, value: object) -> str:
 
 
 def validate_tag_value(key: str, value: object) -> str:
-    text = "" if value is None else str(value)
+    text = validate_text(f"Tag '{key}' value", "" if value is None else str(value))
     if len(text) > MAX_TAG_VALUE_LENGTH:
         raise InvalidArgumentError(
             f"Tag '{key}' has a value of {len(text)} characters; "

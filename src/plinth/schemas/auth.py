@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from plinth.entities import ApiToken, Role
 from plinth.schemas.common import Wire
 
@@ -39,3 +41,11 @@ class AuditEventCreate(Wire):
     object_type: str
     object_id: str
     details: dict[str, Any] | None = None
+
+
+class AuditQuery(Wire):
+    """Query of ``GET /api/v1/audit``."""
+
+    since: int | None = Field(default=None, description="Epoch ms; events at or after it.")
+    user: str | None = Field(default=None, description="Only this user's events.")
+    limit: int = 1000

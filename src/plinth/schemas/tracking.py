@@ -12,8 +12,10 @@ from plinth.entities import (
     RunInputs,
     RunStatus,
     RunTag,
+    ViewType,
 )
 from plinth.schemas.common import Wire, WireFloat
+from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT
 
 
 class MetricWire(Wire):
@@ -93,3 +95,28 @@ class LogInputs(Wire):
 
 class CommentCreate(Wire):
     text: str
+
+
+class ExperimentSearch(Wire):
+    """Query of ``GET /api/v1/experiments``."""
+
+    view_type: ViewType = ViewType.ACTIVE_ONLY
+    max_results: int = SEARCH_MAX_RESULTS_DEFAULT
+    filter: str | None = Field(default=None, description="e.g. name LIKE 'churn%'")
+    order_by: list[str] = Field(default_factory=list, description="e.g. name ASC; repeatable.")
+    page_token: str | None = Field(default=None, description="next_page_token of a page.")
+
+
+class RunSearch(ExperimentSearch):
+    """Query of ``GET /api/v1/runs``."""
+
+    experiment_id: list[str] = Field(default_factory=list, description="Repeatable.")
+    filter: str | None = Field(default=None, description="e.g. metrics.acc > 0.9")
+    order_by: list[str] = Field(default_factory=list, description="e.g. metrics.acc DESC")
+
+
+class MetricHistoryQuery(Wire):
+    """Query of ``GET /api/v1/runs/{run_id}/metrics/{key}``."""
+
+    max_results: int | None = None
+    page_token: str | None = None

@@ -40,7 +40,6 @@ from plinth.tracking.environment import (
     mlflow_tags,
     requirements_text,
 )
-from plinth.tracking.inputs import describe_dataset
 
 if TYPE_CHECKING:
     import numpy as np
@@ -343,6 +342,9 @@ def log_input(
     tags: Mapping[str, str] | None = None,
 ) -> Dataset:
     """Record the data version a run consumed: name, content digest, schema, rows, source."""
+    # Imported here: it pulls in pandas and pyarrow, which `import plinth` should not pay for.
+    from plinth.tracking.inputs import describe_dataset
+
     description = describe_dataset(data, name=name)
     dataset = Dataset(
         name=description.name,

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from tests.conftest import LiveServer, serve
 
 from plinth.config import Settings
 from plinth.entities import Role
 from plinth.store.factory import open_sql_stores
-from tests.conftest import LiveServer, serve
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

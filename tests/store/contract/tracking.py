@@ -41,13 +41,6 @@ UNKNOWN_RUN = "0" * 32
 UNKNOWN_EXPERIMENT = "424242"
 
 
-KNOWN_SQL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="SQL store does not validate this: SQLite stores it, PostgreSQL raises a raw "
-    "DataError (a 500 through the server). Fix: validate in plinth.entities.validation.",
-)
-
-
 def make_run(store: TrackingStore, experiment_id: str, **kwargs: object) -> Run:
     options: dict[str, object] = {"user_id": "alice", "start_time": T0, **kwargs}
     return store.create_run(experiment_id, **options)  # type: ignore[arg-type]
@@ -126,8 +119,13 @@ class TrackingStoreContract:
     def test_get_experiment_unknown_raises_not_found(self, store: TrackingStore) -> None:
         with pytest.raises(NotFoundError):
             store.get_experiment(UNKNOWN_EXPERIMENT)
+
+    @pytest.mark.parametrize("experiment_id", ["not-a-number", "", "by-name", "1/2", "-1"])
+    def test_get_experiment_malformed_id_raises_invalid_argument(
+        self, store: TrackingStore, experiment_id: str
+    ) -> None:
         with pytest.raises(InvalidArgumentError, match="experiment ID"):
-            store.get_experiment("not-a-number")
+            store.get_experiment(experiment_id)
 
     def test_find_experiment_by_name_returns_none_when_missing(self, store: TrackingStore) -> None:
         assert store.find_experiment_by_name("nope") is None
@@ -287,11 +285,16 @@ class TrackingStoreContract:
         with pytest.raises(NotFoundError):
             make_run(store, UNKNOWN_EXPERIMENT)
 
-    def test_get_run_unknown_or_malformed(self, store: TrackingStore) -> None:
+    @pytest.mark.parametrize("run_id", ["not a run id!", "", "a/b", "../" + UNKNOWN_RUN])
+    def test_get_run_malformed_id_raises_invalid_argument(
+        self, store: TrackingStore, run_id: str
+    ) -> None:
+        with pytest.raises(InvalidArgumentError, match="run ID"):
+            store.get_run(run_id)
+
+    def test_get_run_unknown_raises_not_found(self, store: TrackingStore) -> None:
         with pytest.raises(NotFoundError):
             store.get_run(UNKNOWN_RUN)
-        with pytest.raises(InvalidArgumentError, match="run ID"):
-            store.get_run("not a run id!")
 
     def test_update_run_info_finishes_and_renames(self, store: TrackingStore, run: Run) -> None:
         run_id = run.info.run_id
@@ -456,6 +459,8 @@ class TrackingStoreContract:
         assert "a/b c" not in store.get_run(run.info.run_id).data.tags
         with pytest.raises(NotFoundError):
             store.delete_tag(run.info.run_id, "a/b c")
+        with pytest.raises(NotFoundError):
+            store.delete_tag(run.info.run_id, "")
         with pytest.raises(NotFoundError):
             store.delete_tag(UNKNOWN_RUN, "a")
 
@@ -672,7 +677,7 @@ class TrackingStoreContract:
         comment = store.with_actor("alice").add_comment(run.info.run_id, "hi")
         assert comment.user_id == ("alice" if self.impersonates else actor)
 
-    # -- known SQL store bugs (strict xfail: remove the mark with the fix) --------------------
+    # -- values the database cannot hold ------------------------------------------------------
     @pytest.mark.parametrize(
         "write",
         [
@@ -694,7 +699,6 @@ class TrackingStoreContract:
             pytest.param(lambda s, e, r: s.add_comment(r, "a\x00b"), id="nul-comment"),
         ],
     )
-    @KNOWN_SQL_BUG
     def test_values_the_database_cannot_hold_raise_invalid_argument(
         self,
         store: TrackingStore,
@@ -705,11 +709,6 @@ class TrackingStoreContract:
         with pytest.raises(InvalidArgumentError):
             write(store, exp, run.info.run_id)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="create_experiment inserts every tag row, so a repeated key violates the tag "
-        "table's primary key and is reported as 'Experiment already exists'.",
-    )
     def test_create_experiment_with_a_repeated_tag_key_keeps_the_last(
         self, store: TrackingStore
     ) -> None:

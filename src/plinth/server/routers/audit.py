@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from plinth.entities import AuditEvent, Role
-from plinth.schemas.auth import AuditEventCreate
+from plinth.schemas.auth import AuditEventCreate, AuditQuery
 from plinth.server.auth import require
 from plinth.server.deps import get_auth_store
 from plinth.store.base import AuthStore
@@ -19,13 +19,9 @@ Store = Annotated[AuthStore, Depends(get_auth_store)]
 
 
 @router.get("/audit", dependencies=[Depends(require(Role.ADMIN))])
-def list_audit_events(
-    store: Store,
-    since: Annotated[int | None, Query(description="Epoch ms; only events at or after it.")] = None,
-    user: Annotated[str | None, Query(description="Only this user's events.")] = None,
-    limit: int = 1000,
-) -> list[AuditEvent]:
-    return store.list_audit_events(since=since, user_name=user, limit=limit)
+def list_audit_events(query: Annotated[AuditQuery, Query()], store: Store) -> list[AuditEvent]:
+    """Audit events newest first."""
+    return store.list_audit_events(since=query.since, user_name=query.user, limit=query.limit)
 
 
 @router.post(

@@ -9,12 +9,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from plinth.entities import Experiment, Page, RunTag, ViewType
+from plinth.entities import Experiment, Page, RunTag
 from plinth.schemas.common import PageOut
-from plinth.schemas.tracking import ExperimentCreate, ExperimentCreated, ExperimentUpdate, TagValue
+from plinth.schemas.tracking import (
+    ExperimentCreate,
+    ExperimentCreated,
+    ExperimentSearch,
+    ExperimentUpdate,
+    TagValue,
+)
 from plinth.server.auth import require_for_method
 from plinth.server.deps import get_tracking_store
-from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
+from plinth.store.base import TrackingStore
 
 router = APIRouter(
     prefix="/api/v1", tags=["experiments"], dependencies=[Depends(require_for_method)]
@@ -32,20 +38,15 @@ def create_experiment(body: ExperimentCreate, store: Store) -> ExperimentCreated
 
 @router.get("/experiments", response_model=PageOut[Experiment])
 def search_experiments(
-    store: Store,
-    view_type: ViewType = ViewType.ACTIVE_ONLY,
-    max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
-    filter: str | None = None,
-    order_by: Annotated[tuple[str, ...], Query()] = (),
-    page_token: str | None = None,
+    query: Annotated[ExperimentSearch, Query()], store: Store
 ) -> Page[Experiment]:
     """Experiments matching MLflow's filter grammar (``name LIKE 'churn%' AND tags.team = 'x'``)."""
     return store.search_experiments(
-        view_type=view_type,
-        max_results=max_results,
-        filter_string=filter,
-        order_by=order_by,
-        page_token=page_token,
+        view_type=query.view_type,
+        max_results=query.max_results,
+        filter_string=query.filter,
+        order_by=query.order_by,
+        page_token=query.page_token,
     )
 
 

@@ -11,20 +11,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from plinth.entities import Comment, Metric, Page, Run, RunInfo, User, ViewType, now_ms
+from plinth.entities import Comment, Metric, Page, Run, RunInfo, User, now_ms
 from plinth.schemas.common import PageOut
 from plinth.schemas.tracking import (
     CommentCreate,
     LogBatch,
     LogInputs,
+    MetricHistoryQuery,
     MetricWire,
     RunCreate,
+    RunSearch,
     RunUpdate,
     RunWire,
 )
 from plinth.server.auth import require_for_method
 from plinth.server.deps import get_tracking_store
-from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
+from plinth.store.base import TrackingStore
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(require_for_method)])
 
@@ -47,23 +49,15 @@ def create_run(
 
 
 @router.get("/runs", response_model=PageOut[RunWire])
-def search_runs(
-    store: Store,
-    experiment_id: Annotated[tuple[str, ...], Query()] = (),
-    filter: str | None = None,
-    view_type: ViewType = ViewType.ACTIVE_ONLY,
-    max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
-    order_by: Annotated[tuple[str, ...], Query()] = (),
-    page_token: str | None = None,
-) -> Page[Run]:
+def search_runs(query: Annotated[RunSearch, Query()], store: Store) -> Page[Run]:
     """Runs of the experiments (repeat ``experiment_id``) matching MLflow's search grammar."""
     return store.search_runs(
-        experiment_id,
-        filter_string=filter,
-        view_type=view_type,
-        max_results=max_results,
-        order_by=order_by,
-        page_token=page_token,
+        query.experiment_id,
+        filter_string=query.filter,
+        view_type=query.view_type,
+        max_results=query.max_results,
+        order_by=query.order_by,
+        page_token=query.page_token,
     )
 
 
@@ -106,14 +100,12 @@ def delete_tag(run_id: str, key: str, store: Store) -> None:
 
 @router.get("/runs/{run_id}/metrics/{key:path}", response_model=PageOut[MetricWire])
 def get_metric_history(
-    run_id: str,
-    key: str,
-    store: Store,
-    max_results: int | None = None,
-    page_token: str | None = None,
+    run_id: str, key: str, query: Annotated[MetricHistoryQuery, Query()], store: Store
 ) -> Page[Metric]:
     """Every point of one metric, ordered by step then timestamp."""
-    return store.get_metric_history(run_id, key, max_results=max_results, page_token=page_token)
+    return store.get_metric_history(
+        run_id, key, max_results=query.max_results, page_token=query.page_token
+    )
 
 
 @router.post("/runs/{run_id}/inputs", status_code=NO_CONTENT)

@@ -49,12 +49,12 @@ def get_me(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
-@router.get("/users/{name}", dependencies=ADMIN)
+@router.get("/users/{name:path}", dependencies=ADMIN)
 def get_user(name: str, store: Store) -> User:
     return store.get_user(name)
 
 
-@router.patch("/users/{name}", dependencies=ADMIN)
+@router.patch("/users/{name:path}", dependencies=ADMIN)
 def update_user(name: str, body: UserUpdate, store: Store) -> User:
     """Change the role, or disable (``active: false``) or re-enable the user."""
     return store.update_user(name, role=body.role, active=body.active)
@@ -73,7 +73,9 @@ def list_tokens(store: Store, user: Annotated[str | None, Depends(own_or_admin)]
     return store.list_tokens(user)
 
 
-@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=ADMIN)
+@router.delete(
+    "/tokens/{token_id:path}", status_code=status.HTTP_204_NO_CONTENT, dependencies=ADMIN
+)
 def revoke_token(token_id: str, store: Store) -> None:
     store.revoke_token(token_id)
 

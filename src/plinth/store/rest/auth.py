@@ -7,6 +7,7 @@ import httpx
 from plinth.entities import ApiToken, AuditEvent, Role, User
 from plinth.schemas.auth import (
     AuditEventCreate,
+    AuditQuery,
     TokenCreate,
     TokenCreated,
     TokenVerify,
@@ -60,7 +61,8 @@ class RestAuthStore(AuthStore):
 
     def authenticate(self, secret: str) -> User | None:
         body = build(TokenVerify, secret=secret)
-        return decode(User | None, self._api.call("POST", f"{_V1}/tokens/verify", body=body))  # type: ignore[arg-type]
+        user = self._api.call("POST", f"{_V1}/tokens/verify", body=body)
+        return None if user is None else decode(User, user)
 
     def record_audit_event(
         self,
@@ -81,5 +83,5 @@ class RestAuthStore(AuthStore):
     def list_audit_events(
         self, *, since: int | None = None, user_name: str | None = None, limit: int = 1000
     ) -> list[AuditEvent]:
-        params = {"since": since, "user": user_name, "limit": limit}
-        return decode(list[AuditEvent], self._api.call("GET", f"{_V1}/audit", params=params))
+        query = build(AuditQuery, since=since, user=user_name, limit=limit)
+        return decode(list[AuditEvent], self._api.call("GET", f"{_V1}/audit", params=query))

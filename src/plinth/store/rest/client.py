@@ -32,6 +32,8 @@ from plinth.errors import (
 M = TypeVar("M", bound=BaseModel)
 QueryItem: TypeAlias = str | int | float | bool | None
 QueryValue: TypeAlias = str | int | Sequence[str] | None
+Query: TypeAlias = BaseModel | Mapping[str, QueryValue] | None
+"""Query parameters: a wire model (unset fields are left out) or a plain mapping."""
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRY_STATUS = 503
@@ -100,14 +102,14 @@ class RestClient:
         path: str,
         *,
         body: BaseModel | None = None,
-        params: Mapping[str, QueryValue] | None = None,
+        params: Query = None,
     ) -> Any:
         """Send one request and return its decoded JSON (``None`` for an empty body)."""
         response = self._send(method, path, body, params)
         _raise_for_error(response)
         return orjson.loads(response.content) if response.content else None
 
-    def find(self, path: str, *, params: Mapping[str, QueryValue] | None = None) -> Any:
+    def find(self, path: str, *, params: Query = None) -> Any:
         """GET that answers ``None`` instead of raising when the object does not exist."""
         response = self._send("GET", path, None, params)
         if response.status_code == httpx.codes.NOT_FOUND:
@@ -120,7 +122,7 @@ class RestClient:
         method: str,
         path: str,
         body: BaseModel | None,
-        params: Mapping[str, QueryValue] | None,
+        params: Query,
     ) -> httpx.Response:
         request = self.http.build_request(
             method,
@@ -169,10 +171,12 @@ def _should_retry_status(method: str, response: httpx.Response) -> bool:
     return response.status_code == _RETRY_STATUS and method in IDEMPOTENT_METHODS
 
 
-def _query(params: Mapping[str, QueryValue] | None) -> list[tuple[str, QueryItem]] | None:
+def _query(params: Query) -> list[tuple[str, QueryItem]] | None:
     """Query pairs without the unset values; sequences become repeated keys."""
     if params is None:
         return None
+    if isinstance(params, BaseModel):
+        params = params.model_dump(mode="json", exclude_none=True)
     pairs: list[tuple[str, QueryItem]] = []
     for key, value in params.items():
         if value is None:

@@ -19,14 +19,18 @@ from plinth.entities import (
     RunTag,
     ViewType,
 )
+from plinth.entities.validation import validate_experiment_id, validate_run_id
 from plinth.schemas.common import decode
 from plinth.schemas.tracking import (
     CommentCreate,
     ExperimentCreate,
+    ExperimentSearch,
     ExperimentUpdate,
     LogBatch,
     LogInputs,
+    MetricHistoryQuery,
     RunCreate,
+    RunSearch,
     RunUpdate,
     TagValue,
 )
@@ -36,12 +40,14 @@ from plinth.store.rest.client import RestClient, RetryPolicy, build, path_segmen
 _V1 = "/api/v1"
 
 
+# Ids are checked here as well as on the server: an empty or slashed id cannot travel as a
+# path segment, and must fail as it does embedded rather than reach another route.
 def _experiment(experiment_id: str) -> str:
-    return f"{_V1}/experiments/{path_segment(experiment_id)}"
+    return f"{_V1}/experiments/{validate_experiment_id(experiment_id)}"
 
 
 def _run(run_id: str) -> str:
-    return f"{_V1}/runs/{path_segment(run_id)}"
+    return f"{_V1}/runs/{validate_run_id(run_id)}"
 
 
 class RestTrackingStore(TrackingStore):
@@ -76,15 +82,15 @@ class RestTrackingStore(TrackingStore):
         order_by: Sequence[str] = (),
         page_token: str | None = None,
     ) -> Page[Experiment]:
-        params = {
-            "view_type": view_type.value,
-            "max_results": max_results,
-            "filter": filter_string,
-            "order_by": list(order_by),
-            "page_token": page_token,
-        }
-        page = self._api.call("GET", f"{_V1}/experiments", params=params)
-        return decode(Page[Experiment], page)
+        query = build(
+            ExperimentSearch,
+            view_type=view_type,
+            max_results=max_results,
+            filter=filter_string,
+            order_by=list(order_by),
+            page_token=page_token,
+        )
+        return decode(Page[Experiment], self._api.call("GET", f"{_V1}/experiments", params=query))
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         body = build(ExperimentUpdate, name=new_name)
@@ -165,8 +171,8 @@ class RestTrackingStore(TrackingStore):
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> Page[Metric]:
-        params = {"max_results": max_results, "page_token": page_token}
-        page = self._api.call("GET", f"{_run(run_id)}/metrics/{path_segment(key)}", params=params)
+        query = build(MetricHistoryQuery, max_results=max_results, page_token=page_token)
+        page = self._api.call("GET", f"{_run(run_id)}/metrics/{path_segment(key)}", params=query)
         return decode(Page[Metric], page)
 
     def search_runs(
@@ -179,15 +185,16 @@ class RestTrackingStore(TrackingStore):
         order_by: Sequence[str] = (),
         page_token: str | None = None,
     ) -> Page[Run]:
-        params = {
-            "experiment_id": list(experiment_ids),
-            "filter": filter_string,
-            "view_type": view_type.value,
-            "max_results": max_results,
-            "order_by": list(order_by),
-            "page_token": page_token,
-        }
-        return decode(Page[Run], self._api.call("GET", f"{_V1}/runs", params=params))
+        query = build(
+            RunSearch,
+            experiment_id=list(experiment_ids),
+            filter=filter_string,
+            view_type=view_type,
+            max_results=max_results,
+            order_by=list(order_by),
+            page_token=page_token,
+        )
+        return decode(Page[Run], self._api.call("GET", f"{_V1}/runs", params=query))
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         body = build(LogInputs, datasets=list(datasets))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from plinth.entities import ApiToken, AuditEvent, Role, User, now_ms
-from plinth.entities.validation import validate_user_name
+from plinth.entities.validation import validate_text, validate_user_name
 from plinth.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from plinth.store.base import AuthStore
 from plinth.store.sql.models import ApiTokenRow, AuditEventRow, UserRow
@@ -63,6 +63,8 @@ class SqlAuthStore(SqlStoreBase, AuthStore):
             return _user(row)
 
     def create_token(self, user_name: str, description: str | None = None) -> tuple[ApiToken, str]:
+        if description:
+            validate_text("Token description", description, 500)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._write() as s:
             if s.get(UserRow, user_name) is None:
@@ -122,6 +124,8 @@ class SqlAuthStore(SqlStoreBase, AuthStore):
     def list_audit_events(
         self, *, since: int | None = None, user_name: str | None = None, limit: int = 1000
     ) -> list[AuditEvent]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidArgumentError(f"limit must be a positive integer, got {limit!r}.")
         stmt = select(AuditEventRow).order_by(AuditEventRow.event_id.desc()).limit(limit)
         if since is not None:
             stmt = stmt.where(AuditEventRow.timestamp >= since)

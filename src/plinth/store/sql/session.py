@@ -9,11 +9,11 @@ from typing import Any, Self
 
 from sqlalchemy import Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
 from plinth.entities import LOCAL_USER, now_ms
-from plinth.errors import BackendUnavailableError
+from plinth.errors import BackendUnavailableError, InvalidArgumentError
 from plinth.store.sql.engine import WRITE_OPTION
 from plinth.store.sql.models import AuditEventRow
 
@@ -53,6 +53,9 @@ class SqlStoreBase:
     def _translate_errors(self) -> Iterator[None]:
         try:
             yield
+        except DataError as exc:
+            # A safety net: validation should have caught any value that does not fit.
+            raise InvalidArgumentError(f"A value does not fit the database: {exc.orig}") from exc
         except OperationalError as exc:
             raise BackendUnavailableError(
                 f"The metadata database did not answer: {exc.orig}"

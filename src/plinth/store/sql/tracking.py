@@ -42,6 +42,8 @@ from plinth.errors import (
 )
 from plinth.store.base import SEARCH_MAX_RESULTS_LIMIT, TrackingStore
 from plinth.store.sql.models import (
+    KEY_LENGTH,
+    NAME_LENGTH,
     CommentRow,
     DatasetRow,
     ExperimentRow,
@@ -77,7 +79,10 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         self, name: str, artifact_location: str | None = None, tags: Sequence[RunTag] = ()
     ) -> str:
         v.validate_experiment_name(name)
-        checked_tags = [_checked_tag(t) for t in tags]
+        if artifact_location:
+            v.validate_text("artifact_location", artifact_location, 1000)
+        # A repeated key keeps its last value, as create_run and set_tag do.
+        checked_tags = {t.key: t.value for t in map(_checked_tag, tags)}
         now = now_ms()
         try:
             with self._write() as s:
@@ -93,8 +98,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
                 if not artifact_location:
                     row.artifact_location = f"{ARTIFACTS_SCHEME}/{row.experiment_id}"
                 s.add_all(
-                    ExperimentTagRow(experiment_id=row.experiment_id, key=t.key, value=t.value)
-                    for t in checked_tags
+                    ExperimentTagRow(experiment_id=row.experiment_id, key=k, value=x)
+                    for k, x in checked_tags.items()
                 )
                 self._audit(
                     s, "create_experiment", "experiment", str(row.experiment_id), {"name": name}
@@ -244,8 +249,9 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         run_name: str | None = None,
     ) -> Run:
         v.validate_timestamp("start_time", start_time)
+        v.validate_text("user_id", user_id, NAME_LENGTH)
         checked = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
-        run_name = run_name or checked.get(RUN_NAME_TAG) or generate_run_name()
+        run_name = _checked_run_name(run_name or checked.get(RUN_NAME_TAG) or generate_run_name())
         if checked.get(RUN_NAME_TAG, run_name) != run_name:
             raise InvalidArgumentError(
                 f"run_name '{run_name}' and tag {RUN_NAME_TAG}='{checked[RUN_NAME_TAG]}' differ."
@@ -314,9 +320,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             if end_time is not None:
                 row.end_time = changes["end_time"] = end_time
             if run_name:
-                row.run_name = changes["run_name"] = _checked_tag(
-                    RunTag(RUN_NAME_TAG, run_name)
-                ).value
+                row.run_name = changes["run_name"] = _checked_run_name(run_name)
                 self._upsert_tags(s, run_id, {RUN_NAME_TAG: run_name})
             self._audit(s, "update_run", "run", run_id, changes)
             s.flush()
@@ -348,6 +352,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         metric_rows = [_checked_metric_row(run_id, m) for m in metrics]
         param_values = _checked_params(params)
         tag_values = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
+        if RUN_NAME_TAG in tag_values:
+            _checked_run_name(tag_values[RUN_NAME_TAG])
         with self._write() as s:
             row = self._run_row(s, run_id)
             _require_active_run(row)
@@ -525,9 +531,16 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             )
 
     def _dataset_id(self, s: Session, experiment_id: int, ds: Dataset) -> str:
-        for field, value in (("name", ds.name), ("digest", ds.digest)):
+        for field, value, limit in (
+            ("name", ds.name, 500),
+            ("digest", ds.digest, 64),
+            ("source_type", ds.source_type, 64),
+        ):
             if not value:
                 raise InvalidArgumentError(f"Dataset {field} must be a non-empty string.")
+            v.validate_text(f"Dataset {field}", value, limit)
+        for field, text in (("source", ds.source), ("schema", ds.schema), ("profile", ds.profile)):
+            v.validate_text(f"Dataset {field}", text or "")
         existing = s.scalars(
             select(DatasetRow.dataset_id).where(
                 DatasetRow.experiment_id == experiment_id,
@@ -556,6 +569,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
     def add_comment(self, run_id: str, text: str) -> Comment:
         if not text or not text.strip():
             raise InvalidArgumentError("Comment text must not be empty.")
+        v.validate_text("Comment text", text)
         with self._write() as s:
             row = self._run_row(s, run_id)
             _require_active_run(row)
@@ -679,6 +693,10 @@ def _dataset_input(ds: DatasetRow, tags_json: str) -> DatasetInput:
 
 def _checked_tag(tag: RunTag) -> RunTag:
     return RunTag(v.validate_key("Tag", tag.key), v.validate_tag_value(tag.key, tag.value))
+
+
+def _checked_run_name(name: str) -> str:
+    return v.validate_text("run_name", name, KEY_LENGTH)
 
 
 def _checked_params(params: Sequence[Param]) -> dict[str, str]:
