@@ -29,6 +29,8 @@ class Settings(BaseModel):
         artifacts: Artifact root, a directory or ``s3://bucket/prefix`` (``PLINTH_ARTIFACTS``).
             Defaults to ``$home/artifacts``.
         token: API token sent to a Plinth server (``PLINTH_TOKEN``).
+        protected_aliases: Model aliases that move only through an approved promotion
+            (``PLINTH_PROTECTED_ALIASES``, comma-separated; default ``production,champion``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -37,6 +39,7 @@ class Settings(BaseModel):
     uri: str | None = None
     artifacts: str | None = None
     token: str | None = None
+    protected_aliases: tuple[str, ...] = ("production", "champion")
 
     @classmethod
     def from_env(
@@ -51,6 +54,9 @@ class Settings(BaseModel):
             env_value = environ.get(f"PLINTH_{field.upper()}")
             if env_value:
                 values[field] = env_value
+        aliases = environ.get("PLINTH_PROTECTED_ALIASES")
+        if aliases is not None:
+            values["protected_aliases"] = tuple(a.strip() for a in aliases.split(",") if a.strip())
         if "token" not in values and environ.get("MLFLOW_TRACKING_TOKEN"):
             values["token"] = environ["MLFLOW_TRACKING_TOKEN"]
         values.update({k: v for k, v in overrides.items() if v is not None})

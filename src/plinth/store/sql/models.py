@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -210,3 +211,167 @@ class AuditEventRow(Base):
     object_type: Mapped[str] = mapped_column(String(50))
     object_id: Mapped[str] = mapped_column(String(500))
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# -- model registry ---------------------------------------------------------------------------
+_STAGE_CHECK = "current_stage IN ('None', 'Staging', 'Production', 'Archived')"
+
+
+def _model_fk() -> ForeignKey:
+    """Versions, tags and aliases follow a registered model through renames and deletion."""
+    return ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE")
+
+
+class RegisteredModelRow(Base):
+    __tablename__ = "registered_models"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    creation_time: Mapped[int] = mapped_column(BigInteger)
+    last_updated_time: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RegisteredModelTagRow(Base):
+    __tablename__ = "registered_model_tags"
+
+    name: Mapped[str] = mapped_column(_model_fk(), primary_key=True)
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        CheckConstraint(_STAGE_CHECK, name="model_versions_stage"),
+        Index("ix_model_versions_run", "run_id"),
+    )
+
+    name: Mapped[str] = mapped_column(_model_fk(), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    creation_time: Mapped[int] = mapped_column(BigInteger)
+    last_updated_time: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
+    current_stage: Mapped[str] = mapped_column(String(20), default="None")
+    source: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    run_link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="READY")
+    status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ModelVersionTagRow(Base):
+    __tablename__ = "model_version_tags"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["name", "version"],
+            ["model_versions.name", "model_versions.version"],
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
+
+
+class RegisteredModelAliasRow(Base):
+    __tablename__ = "registered_model_aliases"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["name", "version"],
+            ["model_versions.name", "model_versions.version"],
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class PromotionRequestRow(Base):
+    __tablename__ = "promotion_requests"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('PENDING', 'APPROVED', 'REJECTED', 'CANCELLED')",
+            name="promotion_requests_status",
+        ),
+        Index("ix_promotion_requests_name_status", "name", "status"),
+    )
+
+    # No foreign key to the version: the governance record outlives a deleted version.
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    target_stage: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    target_alias: Mapped[str | None] = mapped_column(String(KEY_LENGTH), nullable=True)
+    archive_existing: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checks_json: Mapped[str] = mapped_column(Text, default="[]")
+    decided_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
+    decided_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    decision_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelEventRow(Base):
+    """A registered model's history. No foreign key: history outlives deletion."""
+
+    __tablename__ = "model_events"
+    __table_args__ = (Index("ix_model_events_name", "name", "event_id"),)
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    user_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class LoggedModelRow(Base):
+    __tablename__ = "logged_models"
+    __table_args__ = (Index("ix_logged_models_experiment", "experiment_id", "creation_time"),)
+
+    model_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    artifact_location: Mapped[str] = mapped_column(String(1000))
+    creation_time: Mapped[int] = mapped_column(BigInteger)
+    last_updated_time: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(40))
+    source_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    model_type: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
+    lifecycle_stage: Mapped[str] = mapped_column(String(32), default="active")
+
+
+class LoggedModelTagRow(Base):
+    __tablename__ = "logged_model_tags"
+
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
+
+
+class LoggedModelParamRow(Base):
+    __tablename__ = "logged_model_params"
+
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(PARAM_VALUE_LENGTH))
