@@ -1,4 +1,9 @@
-"""FastAPI dependencies: stores bound to the calling user, the artifact store."""
+"""FastAPI dependencies: stores bound to the calling user, the artifact store.
+
+They are ``async`` because they only pick objects off ``app.state``: a plain ``def``
+dependency costs a thread-pool round trip per request, which the logging hot path
+(one HTTP call per ``log_param``) feels.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,19 @@ from plinth.store.base import AuthStore, TrackingStore
 from plinth.store.factory import Stores
 
 
-def get_stores(request: Request, user: User = Depends(current_user)) -> Stores:
+async def get_stores(request: Request, user: User = Depends(current_user)) -> Stores:
     stores: Stores = request.app.state.stores
     return stores.with_actor(user.name)
 
 
-def get_tracking_store(stores: Stores = Depends(get_stores)) -> TrackingStore:
+async def get_tracking_store(stores: Stores = Depends(get_stores)) -> TrackingStore:
     return stores.tracking
 
 
-def get_auth_store(stores: Stores = Depends(get_stores)) -> AuthStore:
+async def get_auth_store(stores: Stores = Depends(get_stores)) -> AuthStore:
     return stores.auth
 
 
-def get_artifact_store(request: Request) -> ArtifactStore:
+async def get_artifact_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.artifact_store
     return store
