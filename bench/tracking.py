@@ -236,6 +236,90 @@ def scale_reads(kit: Kit, shape: Shape) -> dict[str, Any]:
     }
 
 
+# -- client floors: what the mlflow client alone spends on an operation (bench venv only) ------
+class ClientFloor:
+    """Any server's lower bound through MLflow's client: one round trip to ``/health`` plus the
+    client's own work, building the request and decoding the response this server sent."""
+
+    def __init__(self, url: str) -> None:
+        from mlflow.utils.credentials import get_default_host_creds
+
+        self.creds = get_default_host_creds(url)
+        self.rtt = best(lambda: self._request("/health", "GET"), 30)
+
+    def _request(self, endpoint: str, method: str, **kwargs: Any) -> str:
+        from mlflow.utils.rest_utils import http_request
+
+        response = http_request(self.creds, endpoint, method, **kwargs)
+        response.raise_for_status()
+        return str(response.text)
+
+    def decode(self, endpoint: str, method: str, proto: Any, entity: Any, **kw: Any) -> float:
+        from mlflow.utils.proto_json_utils import parse_dict
+
+        text = self._request(f"/api/2.0/mlflow/{endpoint}", method, **kw)
+
+        def decode() -> None:
+            message = proto.Response()
+            parse_dict(js_dict=json.loads(text), message=message)
+            items = message.runs if hasattr(message, "runs") else message.metrics
+            [entity.from_proto(item) for item in items]
+
+        return self.rtt + best(decode, 5)
+
+    def search(self, exp: str, order_by: list[str], filter_string: str = "") -> float:
+        from mlflow.entities import Run
+        from mlflow.protos.service_pb2 import SearchRuns
+
+        body = {"experiment_ids": [exp], "filter": filter_string, "order_by": order_by}
+        body["max_results"] = 100
+        return self.decode("runs/search", "POST", SearchRuns, Run, json=body)
+
+    def history(self, run_id: str) -> float:
+        from mlflow.entities import Metric
+        from mlflow.protos.service_pb2 import GetMetricHistory
+
+        params = {"run_id": run_id, "metric_key": "loss"}
+        return self.decode("metrics/get-history", "GET", GetMetricHistory, Metric, params=params)
+
+    def log_batch(self, batches: list[list[Any]]) -> float:
+        from mlflow.protos.service_pb2 import LogBatch
+        from mlflow.utils.proto_json_utils import message_to_json
+
+        def build() -> None:
+            for batch in batches:
+                message_to_json(LogBatch(run_id="0" * 32, metrics=[m.to_proto() for m in batch]))
+
+        return len(batches) * self.rtt + best(build, 3)
+
+
+def workload_client_floors(
+    kit: Kit, url: str, shape: Shape, result: dict[str, Any], scratch: Path
+) -> dict[str, float]:
+    floor = ClientFloor(url)
+    blob = scratch / "blob.bin"
+    copy = best(lambda: shutil.copyfile(blob, scratch / "copy.bin"), 5)
+    calls = shape.runs * (1 + shape.params + shape.metrics)
+    f = WORKLOAD_FILTER
+    return {
+        "single_calls": calls * floor.rtt,
+        "log_batch": floor.log_batch(_point_batches(kit, shape)),
+        "search_runs": floor.search(result["experiment_id"], f.order_by, f.string),
+        "metric_history": floor.history(result["history_run_id"]),
+        "artifact_up": floor.rtt + copy,
+        "artifact_down": floor.rtt + copy,
+    }
+
+
+def scale_client_floors(url: str, exp: str) -> dict[str, float]:
+    floor = ClientFloor(url)
+    f = SCALE_FILTER
+    return {
+        "scale_search": floor.search(exp, f.order_by, f.string),
+        "runs_list": floor.search(exp, RUNS_LIST_ORDER),
+    }
+
+
 def child_main(args: argparse.Namespace) -> int:
     shape = Shape(**json.loads(args.shape))
     kit = open_kit(args.target, args.location)
@@ -244,23 +328,33 @@ def child_main(args: argparse.Namespace) -> int:
         scratch = out.parent / f"scratch-{args.target}"
         scratch.mkdir(parents=True, exist_ok=True)
         result = workload(kit, shape, scratch)
+        if args.target == "http":
+            result["floors"] = workload_client_floors(kit, args.location, shape, result, scratch)
         shutil.rmtree(scratch)
     elif args.command == "_fill":
         result = fill(kit, shape)
     else:
         result = scale_reads(kit, shape)
+        if args.target == "http":
+            result["floors"] = scale_client_floors(args.location, result["experiment_id"])
     out.write_text(json.dumps(result, indent=1))
     return 0
 
 
 # -- physical floors: raw sqlite3 on Plinth's files, plain file copies --------------------------
+# The same search driven from each table in turn (CROSS JOIN fixes SQLite's join order); the
+# floor is the fastest, so it does not hinge on one planner choice.
+_SEARCH_FROM = {
+    "runs": "runs r CROSS JOIN params p CROSS JOIN latest_metrics f",
+    "params": "params p CROSS JOIN runs r CROSS JOIN latest_metrics f",
+    "metrics": "latest_metrics f CROSS JOIN runs r CROSS JOIN params p",
+}
 _SEARCH_SQL = """
-SELECT r.run_id FROM runs r
-JOIN latest_metrics f ON f.run_id = r.run_id AND f.key = :metric
-JOIN params p ON p.run_id = r.run_id AND p.key = :param
+SELECT r.run_id FROM {tables}
 LEFT JOIN latest_metrics o ON o.run_id = r.run_id AND o.key = :order
-WHERE r.experiment_id = :exp AND r.lifecycle_stage = 'active'
-  AND f.value > :threshold AND p.value = :value
+WHERE p.run_id = r.run_id AND p.key = :param AND p.value = :value
+  AND f.run_id = r.run_id AND f.key = :metric AND f.value > :threshold
+  AND r.experiment_id = :exp AND r.lifecycle_stage = 'active'
 ORDER BY o.value IS NULL, o.value DESC, r.start_time DESC, r.run_id LIMIT 100
 """
 _LIST_SQL = """
@@ -285,7 +379,10 @@ def _search_floor(db: Path, exp: str, f: Filter, repeats: int) -> float:
     args = {"exp": int(exp), "metric": f.metric, "threshold": f.threshold, "param": f.param}
     args |= {"value": f.value, "order": f.order_metric}
     with sqlite3.connect(db) as conn:
-        return best(lambda: _raw_runs(conn, _SEARCH_SQL, args), repeats)
+        return min(
+            best(lambda sql=_SEARCH_SQL.format(tables=t): _raw_runs(conn, sql, args), repeats)
+            for t in _SEARCH_FROM.values()
+        )
 
 
 def _list_floor(db: Path, exp: str, repeats: int) -> float:
@@ -301,6 +398,8 @@ def _history_floor(db: Path, run_id: str, repeats: int) -> float:
 
 
 def _scratch_db(path: Path) -> sqlite3.Connection:
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # what Plinth's engine sets
@@ -363,19 +462,18 @@ def floors(work: Path, shape: Shape, plinth: dict[str, Any]) -> dict[str, float]
     scratch.mkdir(parents=True, exist_ok=True)
     out = _write_floors(shape, scratch)
     out["artifact_up"] = out["artifact_down"] = _copy_floor(shape, scratch)
-    guarded: list[tuple[str, Callable[[], float]]] = []
-    wl = plinth.get("server", {})
+    db = work / "plinth" / "server" / "plinth.db"
+    wl, sc = plinth.get("server", {}), plinth.get("fill", {})
+    measures: dict[str, Callable[[], float]] = {}
     if "experiment_id" in wl:
-        db = work / "plinth" / "server" / "plinth.db"
         exp, hist = wl["experiment_id"], wl["history_run_id"]
-        guarded.append(("search_runs", lambda: _search_floor(db, exp, WORKLOAD_FILTER, 10)))
-        guarded.append(("metric_history", lambda: _history_floor(db, hist, 10)))
-    sc = plinth.get("fill", {})
+        measures["search_runs"] = lambda: _search_floor(db, exp, WORKLOAD_FILTER, 10)
+        measures["metric_history"] = lambda: _history_floor(db, hist, 10)
     if "experiment_id" in sc:
-        db, exp = work / "plinth" / "server" / "plinth.db", sc["experiment_id"]
-        guarded.append(("scale_search", lambda: _search_floor(db, exp, SCALE_FILTER, 10)))
-        guarded.append(("runs_list", lambda: _list_floor(db, exp, 10)))
-    for name, measure in guarded:
+        scale_exp = sc["experiment_id"]
+        measures["scale_search"] = lambda: _search_floor(db, scale_exp, SCALE_FILTER, 10)
+        measures["runs_list"] = lambda: _list_floor(db, scale_exp, 10)
+    for name, measure in measures.items():
         try:
             out[name] = measure()
         except sqlite3.Error as exc:  # Plinth's schema moved on: report, don't guess
@@ -554,7 +652,7 @@ def render(shape: Shape, results: dict[str, dict[str, Any]], floor: dict[str, fl
             p, m = _seconds(results["plinth"], row), _seconds(results["mlflow"], row)
             ratio = f"{m / p:.1f}x" if p and m else "-"
             verdicts.append(_verdict(row, p, m))
-            fl = floor.get(row.op)
+            fl = _floor(row, results["plinth"], floor)
             cells = [fmt(p), fmt(m), ratio, "-" if fl is None else _fmt_seconds(fl), row.target]
             table.append(["  " + row.label, *cells, verdicts[-1]])
     headers = ["operation", "plinth s", "mlflow s", "mlflow/plinth", "floor s", "target", "result"]
@@ -562,6 +660,14 @@ def render(shape: Shape, results: dict[str, dict[str, Any]], floor: dict[str, fl
     judged = passed + verdicts.count("FAIL") + verdicts.count("ERROR")
     lines = [format_table(headers, table), "", f"targets met: {passed}/{judged}"]
     return "\n".join(lines + _agreement(results))
+
+
+def _floor(row: Row, plinth: dict[str, Any], storage: dict[str, float]) -> float | None:
+    """Server rows: the mlflow client's own floor; embedded rows: the storage floor."""
+    if row.step in ("server", "scale_server"):
+        value = plinth.get(row.step, {}).get("floors", {}).get(row.op)
+        return None if value is None else float(value)
+    return storage.get(row.op) if row.step != "fill" else None
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -590,19 +696,25 @@ def orchestrate(args: argparse.Namespace) -> int:
     work = WORK / time.strftime("tracking-%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
     ctx = Context(work, shape, plinth_python, mlflow_python)
+    load_before = os.getloadavg()[0]
     results = {name: bench_system(ctx, name) for name in ("plinth", "mlflow")}
+    load_after = os.getloadavg()[0]
     floor = floors(work, shape, results["plinth"])
     print(
         f"\nPlinth vs MLflow {version}, {os.cpu_count()} CPUs; servers on 127.0.0.1 one after the "
-        "other: plinth (uvicorn, 1 process) and `mlflow server --workers 1`, SQLite backends."
+        "other: plinth (uvicorn, 1 process) and `mlflow server --workers 1`, SQLite backends.\n"
+        f"1-minute load average {load_before:.1f} at the start, {load_after:.1f} at the end "
+        "(anything above ~0.5 means other work shared the 2 cores)."
     )
     print(
-        "Reads: median of repeats after a warm-up. floor: raw sqlite3 on Plinth's DB, or a "
-        "plain file copy, no HTTP or ORM.\n"
+        "Reads: median of repeats after a warm-up. floor, server rows: the mlflow client's own\n"
+        "cost (a /health round trip per call + building the requests and decoding the responses);"
+        "\nembedded rows: raw sqlite3 on Plinth's database, or a plain file copy.\n"
     )
     print(render(shape, results, floor))
     if args.json:
         data = {"shape": asdict(shape), "mlflow_version": version, "floors": floor}
+        data["load_average"] = [load_before, load_after]
         Path(args.json).write_text(json.dumps(data | {"results": results}, indent=1))
     if not args.keep:
         shutil.rmtree(work)

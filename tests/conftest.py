@@ -1,4 +1,5 @@
-"""Shared fixtures: fresh SQLite and PostgreSQL stores, settings, and a live server.
+"""Shared fixtures: fresh SQLite and PostgreSQL stores, settings, a live server, and
+``tracking``, which points the fluent SDK at an embedded store or at a live server.
 
 PostgreSQL tests skip with a reason on a laptop without it, and fail under ``CI=true``.
 """
@@ -118,6 +119,23 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """A real ``plinth server`` (auth on) over a fresh SQLite home, for one test."""
     with serve(Settings(home=tmp_path / "server-home")) as server:
         yield server
+
+
+@pytest.fixture(params=["embedded", "server"])
+def tracking(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Point the fluent API at a fresh embedded store, or at a live ``plinth server`` as its
+    admin: SDK tests (tracking, registry) run twice, so local and remote cannot diverge."""
+    import plinth
+
+    if request.param == "embedded":
+        settings = Settings(home=tmp_path / "home")
+    else:
+        server = request.getfixturevalue("live_server")
+        settings = Settings(home=tmp_path / "client-home", uri=server.url, token=server.admin_token)
+    plinth.set_tracking_uri(settings=settings)
+    yield settings
+    while plinth.active_run() is not None:
+        plinth.end_run()
 
 
 BUCKET = "plinth-test"

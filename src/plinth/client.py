@@ -35,7 +35,17 @@ from plinth.entities import (
     ViewType,
     now_ms,
 )
+from plinth.entities.registry import (
+    LoggedModel,
+    ModelEvent,
+    ModelVersion,
+    PromotionRequest,
+    PromotionStatus,
+    RegisteredModel,
+    Stage,
+)
 from plinth.errors import InvalidArgumentError
+from plinth.registry.package_inspector import ArtifactPackageInspector
 from plinth.store.factory import Stores, open_stores
 
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
@@ -60,6 +70,10 @@ class Client:
         self.settings = settings or Settings.from_env(os.environ)
         self.stores = stores or open_stores(self.settings)
         self._artifacts = artifact_store or _default_artifact_store(self.settings)
+        # Embedded, the registry's signature gate reads packages through our artifact store.
+        self.stores.registry.attach_package_inspector(
+            ArtifactPackageInspector(self._artifacts, self.stores.tracking, self.stores.registry)
+        )
 
     @property
     def tracking_uri(self) -> str:
@@ -265,6 +279,181 @@ class Client:
             return self._artifacts, uri[len(ARTIFACTS_SCHEME) :].strip("/")
         return artifact_store_from_uri(uri), ""
 
+    # -- model registry --------------------------------------------------------------------
+    # Versions may be given as int or str (MLflow accepts both); the stores take str.
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> RegisteredModel:
+        return self.stores.registry.create_registered_model(
+            name, tags=_tags(tags), description=description
+        )
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return self.stores.registry.get_registered_model(name)
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        return self.stores.registry.rename_registered_model(name, new_name)
+
+    def update_registered_model(self, name: str, description: str) -> RegisteredModel:
+        return self.stores.registry.update_registered_model(name, description=description)
+
+    def delete_registered_model(self, name: str) -> None:
+        self.stores.registry.delete_registered_model(name)
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> Page[RegisteredModel]:
+        return self.stores.registry.search_registered_models(
+            filter_string=filter_string,
+            max_results=max_results,
+            order_by=order_by,
+            page_token=page_token,
+        )
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        self.stores.registry.set_registered_model_tag(name, RunTag(key, str(value)))
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self.stores.registry.delete_registered_model_tag(name, key)
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        return self.stores.registry.create_model_version(
+            name,
+            source,
+            run_id=run_id,
+            tags=_tags(tags),
+            run_link=run_link,
+            description=description,
+        )
+
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion:
+        return self.stores.registry.get_model_version(name, str(version))
+
+    def update_model_version(self, name: str, version: str | int, description: str) -> ModelVersion:
+        return self.stores.registry.update_model_version(
+            name, str(version), description=description
+        )
+
+    def delete_model_version(self, name: str, version: str | int) -> None:
+        self.stores.registry.delete_model_version(name, str(version))
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10_000,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        return self.stores.registry.search_model_versions(
+            filter_string=filter_string,
+            max_results=max_results,
+            order_by=order_by,
+            page_token=page_token,
+        )
+
+    def set_model_version_tag(self, name: str, version: str | int, key: str, value: Any) -> None:
+        self.stores.registry.set_model_version_tag(name, str(version), RunTag(key, str(value)))
+
+    def delete_model_version_tag(self, name: str, version: str | int, key: str) -> None:
+        self.stores.registry.delete_model_version_tag(name, str(version), key)
+
+    def get_latest_versions(
+        self, name: str, stages: Sequence[Stage | str] = ()
+    ) -> list[ModelVersion]:
+        return self.stores.registry.get_latest_versions(name, [_stage(s) for s in stages])
+
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: str | int,
+        stage: Stage | str,
+        archive_existing_versions: bool = True,
+    ) -> ModelVersion:
+        """Move a version to a stage; Production only through an approved promotion.
+
+        Unlike MLflow, ``archive_existing_versions`` defaults to True: a new Production
+        version retires the old one unless told not to.
+        """
+        return self.stores.registry.transition_model_version_stage(
+            name,
+            str(version),
+            _stage(stage),
+            archive_existing_versions=archive_existing_versions,
+        )
+
+    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
+        self.stores.registry.set_registered_model_alias(name, alias, str(version))
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        self.stores.registry.delete_registered_model_alias(name, alias)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self.stores.registry.get_model_version_by_alias(name, alias)
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        return self.stores.registry.get_logged_model(model_id)
+
+    # -- governed promotion and history ----------------------------------------------------
+    def request_promotion(
+        self,
+        name: str,
+        version: str | int,
+        *,
+        stage: Stage | str | None = None,
+        alias: str | None = None,
+        comment: str | None = None,
+        checks: Sequence[str] = (),
+        archive_existing_versions: bool = True,
+    ) -> PromotionRequest:
+        return self.stores.registry.request_promotion(
+            name,
+            str(version),
+            stage=None if stage is None else _stage(stage),
+            alias=alias,
+            comment=comment,
+            checks=checks,
+            archive_existing_versions=archive_existing_versions,
+        )
+
+    def approve_promotion(
+        self, request_id: str, *, comment: str | None = None, override: bool = False
+    ) -> PromotionRequest:
+        return self.stores.registry.approve_promotion(
+            request_id, comment=comment, override=override
+        )
+
+    def reject_promotion(self, request_id: str, *, comment: str | None = None) -> PromotionRequest:
+        return self.stores.registry.reject_promotion(request_id, comment=comment)
+
+    def get_promotion_request(self, request_id: str) -> PromotionRequest:
+        return self.stores.registry.get_promotion_request(request_id)
+
+    def list_promotion_requests(
+        self, *, name: str | None = None, status: PromotionStatus | str | None = None
+    ) -> list[PromotionRequest]:
+        return self.stores.registry.list_promotion_requests(
+            name=name, status=None if status is None else PromotionStatus(str(status).upper())
+        )
+
+    def model_history(self, name: str) -> list[ModelEvent]:
+        """Every event of a registered model, oldest first."""
+        return self.stores.registry.list_model_events(name)
+
     # -- users, tokens, audit --------------------------------------------------------------
     def create_user(self, name: str, role: Role | str = Role.EDITOR) -> User:
         return self.stores.auth.create_user(name, Role(role))
@@ -325,6 +514,15 @@ def _run_status(status: RunStatus | str) -> RunStatus:
     except ValueError:
         raise InvalidArgumentError(
             f"Unknown run status {status!r}; use one of " + ", ".join(s.value for s in RunStatus)
+        ) from None
+
+
+def _stage(stage: Stage | str) -> Stage:
+    try:
+        return Stage.parse(str(stage))
+    except ValueError:
+        raise InvalidArgumentError(
+            f"Unknown stage {stage!r}; use one of " + ", ".join(s.value for s in Stage)
         ) from None
 
 

@@ -107,6 +107,11 @@ class RunNotFoundError(NotFoundError):
     pass
 
 
+class ModelIntegrityError(ConflictError):
+    """A model package no longer matches the sha256 digests recorded when it was saved
+    (tampering or bit rot); the message and ``details["path"]`` name the file."""
+
+
 ERROR_CLASS_FOR_CODE: dict[str, type[PlinthError]] = {
     ErrorCode.INTERNAL_ERROR: PlinthError,
     ErrorCode.INVALID_PARAMETER_VALUE: InvalidArgumentError,

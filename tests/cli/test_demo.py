@@ -14,6 +14,8 @@ from typer.testing import Result
 from plinth.client import Client
 from plinth.config import Settings
 from plinth.demo.churn import EXPERIMENT_NAME
+from plinth.entities import Role
+from plinth.entities.registry import Stage
 
 Cli = Callable[..., Result]
 QUICK = ("demo", "--quick", "--customers", "600")
@@ -49,6 +51,41 @@ def test_demo_tracks_runs_in_plinth_home_and_prints_the_ranking(
     assert "plinth server" in result.stdout
 
 
+def test_demo_promotes_the_best_model_and_scores_with_it(cli: Cli, client: Client) -> None:
+    result = cli(*QUICK)
+
+    assert result.exit_code == 0, result.output
+    best = _best_run_id(result.stdout)
+    version = client.get_model_version("churn", 1)
+    assert version.run_id == best
+    assert version.current_stage is Stage.PRODUCTION
+    for expected in (
+        f"Registered churn version 1 from run {best}",
+        "metrics.val_auc >= 0.75",
+        "beats_production:metrics.val_auc",
+        "Approved by local (embedded mode",
+        "History of churn",
+        "promotion_approved",
+        "Lineage of models:/churn/1",
+        "churn-train",
+        "Scored with models:/churn/Production (version 1)",
+        "predicted_churn",
+        "plinth models show churn 1",
+    ):
+        assert expected in result.stdout
+
+
+def test_a_second_demo_is_rejected_by_the_gate(cli: Cli, client: Client) -> None:
+    cli(*QUICK)
+
+    result = cli(*QUICK)
+
+    assert result.exit_code == 0, result.output
+    assert "Rejected by local" in result.stdout
+    assert "Production stays version 1" in result.stdout
+    assert client.get_model_version("churn", 2).current_stage is Stage.NONE
+
+
 def test_runs_dir_keeps_the_demo_out_of_plinth_home(cli: Cli, home: Path, tmp_path: Path) -> None:
     runs_dir = tmp_path / "demo-runs"
 
@@ -63,16 +100,45 @@ def test_runs_dir_keeps_the_demo_out_of_plinth_home(cli: Cli, home: Path, tmp_pa
 def test_demo_logs_to_a_server_when_plinth_uri_names_one(
     cli: Cli, live_server: Any, tmp_path: Path
 ) -> None:
-    env = {"PLINTH_URI": live_server.url, "PLINTH_TOKEN": live_server.admin_token}
+    env = {
+        "PLINTH_URI": live_server.url,
+        "PLINTH_TOKEN": live_server.admin_token,
+        "PLINTH_APPROVER_TOKEN": None,
+    }
 
     result = cli(*QUICK, env=env)
 
     assert result.exit_code == 0, result.output
-    runs = _demo_runs(Client(live_server.settings))
+    server = Client(live_server.settings)
+    runs = _demo_runs(server)
     assert len(runs) == 3
     assert _best_run_id(result.stdout) == runs[0].info.run_id
     assert "on the server" in result.stdout
     assert f"{live_server.url}/docs" in result.stdout
+    # Four eyes: the demo's user requested, so it may not approve; it says who must.
+    (request,) = server.list_promotion_requests(name="churn")
+    assert f"plinth models approve {request.request_id}" in result.stdout
+    assert "Scored with" not in result.stdout
+    assert server.get_model_version("churn", 1).current_stage is Stage.NONE
+
+
+def test_demo_on_a_server_approves_with_a_second_users_token(cli: Cli, live_server: Any) -> None:
+    server = Client(live_server.settings)
+    server.create_user("carol", Role.APPROVER)
+    _token, carol = server.create_token("carol")
+    env = {
+        "PLINTH_URI": live_server.url,
+        "PLINTH_TOKEN": live_server.admin_token,
+        "PLINTH_APPROVER_TOKEN": carol,
+    }
+
+    result = cli(*QUICK, env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "Approved by carol" in result.stdout
+    assert "embedded mode" not in result.stdout
+    assert "Scored with models:/churn/Production (version 1)" in result.stdout
+    assert server.get_model_version("churn", 1).current_stage is Stage.PRODUCTION
 
 
 def test_demo_with_a_bad_token_exits_5(cli: Cli, live_server: Any) -> None:

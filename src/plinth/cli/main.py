@@ -20,7 +20,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from plinth import __version__
-from plinth.cli import CliState, audit, demo, experiments, runs, server, tokens, users
+from plinth.cli import CliState, audit, demo, experiments, models, runs, server, tokens, users
 from plinth.cli.output import stderr
 from plinth.config import Settings
 from plinth.errors import (
@@ -75,6 +75,7 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.command("audit")(audit.audit)

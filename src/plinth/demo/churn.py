@@ -1,6 +1,6 @@
 """The churn demo: a synthetic customer data set, a small model grid, every fit a tracked run.
 
-Named steps, so later demos can extend them (register the best model, serve it):
+Named steps, so later parts extend them (:mod:`plinth.demo.lifecycle` registers the best model):
 :func:`make_dataset` (known logistic ground truth), :func:`train_one` (one run: params,
 config, data inputs, per-iteration and final metrics, the ``MLmodel``), :func:`run_grid`
 and :func:`report` (ranking through ``plinth.search_runs``, and where everything is).
@@ -9,13 +9,11 @@ It logs through the fluent API: wherever ``plinth.set_tracking_uri`` points, emb
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -24,7 +22,6 @@ import pandas as pd
 import plinth
 from plinth.entities import Metric, now_ms
 from plinth.errors import PlinthError
-from plinth.models import save_sklearn_model
 
 EXPERIMENT_NAME = "churn-demo"
 TARGET = "churned"
@@ -173,7 +170,7 @@ def train_one(point: GridPoint, data: ChurnData, *, experiment_id: str, batch: s
         final_step = max((step for points in history.values() for step, _ in points), default=0)
         log_history(run.run_id, history)
         plinth.log_metrics(final, step=final_step)
-        log_model(features, estimator, run.run_id)
+        log_model(features, estimator, data.validation[data.features].head(5))
     val_auc = history["val_auc"][-1][1] if "val_auc" in history else final["val_auc"]
     return RunResult(
         run_id=run.run_id,
@@ -207,15 +204,13 @@ def log_history(run_id: str, history: History) -> None:
         client.log_batch(run_id, metrics=metrics[start : start + METRIC_BATCH])
 
 
-def log_model(features: Features, estimator: Any, run_id: str) -> None:
-    """Log the fitted preprocessor and estimator, as one model that takes raw customer rows,
-    as an MLmodel directory under the run's ``model/``."""
+def log_model(features: Features, estimator: Any, example: pd.DataFrame) -> None:
+    """Log the fitted preprocessor and estimator as one model that takes raw customer rows:
+    an MLmodel package under the run's ``model/``, its signature inferred from ``example``."""
     from sklearn.pipeline import Pipeline
 
     model = Pipeline([("features", features.preprocessor), ("model", estimator)])
-    with tempfile.TemporaryDirectory(prefix="plinth-demo-") as tmp:
-        path = save_sklearn_model(model, Path(tmp) / "model", run_id=run_id)
-        plinth.log_artifacts(path, "model")
+    plinth.log_model(model, "model", input_example=example)
 
 
 # -- models ----------------------------------------------------------------------------------

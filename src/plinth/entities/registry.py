@@ -7,8 +7,13 @@ history events and MLflow 3 logged models, in MLflow's shape where MLflow has on
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
+
+from plinth.errors import InvalidArgumentError
 
 
 class Stage(StrEnum):
@@ -149,3 +154,102 @@ class LoggedModel:
     model_type: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+
+
+class ModelEventType(StrEnum):
+    """The history events the registry writes itself. Other layers (deployments) record
+    their own types through ``record_model_event``; these names are reserved for the registry."""
+
+    REGISTERED_MODEL_CREATED = "registered_model_created"
+    MODEL_VERSION_CREATED = "model_version_created"
+    DESCRIPTION_UPDATED = "description_updated"
+    TAG_SET = "tag_set"
+    TAG_DELETED = "tag_deleted"
+    PROMOTION_REQUESTED = "promotion_requested"
+    PROMOTION_APPROVED = "promotion_approved"
+    PROMOTION_REJECTED = "promotion_rejected"
+    PROMOTION_CANCELLED = "promotion_cancelled"
+    STAGE_TRANSITION = "stage_transition"
+    ARCHIVED = "archived"
+    ALIAS_SET = "alias_set"
+    ALIAS_DELETED = "alias_deleted"
+    RENAMED = "renamed"
+    VERSION_DELETED = "version_deleted"
+    MODEL_DELETED = "model_deleted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageInfo:
+    """What the ``signature`` gate needs to know about the model package at a version's source."""
+
+    has_signature: bool
+    flavors: tuple[str, ...] = ()
+
+
+class PackageInspector(Protocol):
+    """Reads the ``MLmodel`` file at a model version's ``source`` (through the artifact store);
+    ``None`` when there is no model package there."""
+
+    def __call__(self, source: str, /) -> PackageInfo | None: ...
+
+
+# -- names -----------------------------------------------------------------------------------
+MAX_MODEL_NAME_LENGTH = 256
+MAX_ALIAS_LENGTH = 250
+LATEST_ALIAS = "latest"
+"""Reserved, as in MLflow: ``models:/NAME@latest`` is the newest version."""
+
+_ALIAS_RE = re.compile(r"^[\w\-]+$")
+_VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
+
+
+def validate_model_name(name: object) -> str:
+    """A registered model name: non-empty, at most 256 characters, without ``/`` or ``:`` so
+    that ``models:/NAME/VERSION`` and ``models:/NAME@ALIAS`` URIs parse."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError("Registered model name must be a non-empty string.")
+    if len(name) > MAX_MODEL_NAME_LENGTH:
+        raise InvalidArgumentError(
+            f"Registered model name is {len(name)} characters long; "
+            f"the limit is {MAX_MODEL_NAME_LENGTH}."
+        )
+    if "/" in name or ":" in name or "\x00" in name:
+        raise InvalidArgumentError(
+            f"Invalid registered model name {name!r}: names cannot contain '/' or ':' "
+            "(they separate the parts of models:/NAME/VERSION URIs)."
+        )
+    return name
+
+
+def validate_alias(alias: object) -> str:
+    """An alias: letters, digits, ``_`` and ``-``; not ``latest`` nor a version (``v3``)."""
+    if not isinstance(alias, str) or not alias:
+        raise InvalidArgumentError("Registered model alias name cannot be empty.")
+    if len(alias) > MAX_ALIAS_LENGTH or not _ALIAS_RE.match(alias):
+        raise InvalidArgumentError(
+            f"Invalid alias name: {alias!r}. Names may only contain alphanumerics, "
+            f"underscores (_), and dashes (-), at most {MAX_ALIAS_LENGTH} characters."
+        )
+    if alias.lower() == LATEST_ALIAS:
+        raise InvalidArgumentError("'latest' alias name (case insensitive) is reserved.")
+    if _VERSION_ALIAS_RE.match(alias):
+        raise InvalidArgumentError(f"Version alias name {alias!r} is reserved.")
+    return alias
+
+
+def parse_version(version: object) -> int:
+    """A model version number (``"3"`` or ``3``); versions count from 1."""
+    try:
+        number = int(str(version).strip())
+    except ValueError:
+        raise InvalidArgumentError(
+            f"Invalid model version {version!r}: versions are integers such as '1'."
+        ) from None
+    if not 0 < number < 2**31:
+        raise InvalidArgumentError(f"Invalid model version {version!r}: versions count from 1.")
+    return number
+
+
+def is_protected_alias(alias: str, protected: Iterable[str]) -> bool:
+    """Protection ignores case, so ``Champion`` cannot sidestep ``champion``."""
+    return alias.lower() in {p.lower() for p in protected}

@@ -11,6 +11,7 @@ from plinth import __version__
 from plinth.artifacts import ArtifactStore, artifact_store_from_uri
 from plinth.auth import bootstrap_admin
 from plinth.config import Settings
+from plinth.registry.package_inspector import ArtifactPackageInspector
 from plinth.server import routers
 from plinth.server.auth import Authenticator
 from plinth.server.errors import install_error_handlers
@@ -36,9 +37,10 @@ def create_app(
         auth: Enforce tokens and roles; ``False`` serves everyone as user ``local`` (admin).
     """
     if stores is None:
-        stores = open_sql_stores(settings.store_uri)
+        stores = open_sql_stores(settings.store_uri, protected_aliases=settings.protected_aliases)
     if artifact_store is None:
         artifact_store = artifact_store_from_uri(settings.artifact_root)
+    _inspect_packages_in(artifact_store, stores)
     if auth and bootstrap_admin(stores.auth, settings.admin_token_path):
         log.warning("Created user 'admin'; its token is in %s", settings.admin_token_path)
     app = FastAPI(
@@ -54,6 +56,15 @@ def create_app(
     for router in routers.ALL:
         app.include_router(router)
     return app
+
+
+def _inspect_packages_in(artifact_store: ArtifactStore, stores: Stores) -> None:
+    """Let the registry's ``signature`` gate read packages through this server's artifact
+    store. Attached after construction: the inspector resolves ``runs:/`` sources through the
+    tracking store, which exists only once the stores do. An inspector already set is kept."""
+    stores.registry.attach_package_inspector(
+        ArtifactPackageInspector(artifact_store, stores.tracking, stores.registry)
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from plinth.artifacts import ArtifactStore
 from plinth.entities import User
 from plinth.server.auth import current_user
-from plinth.store.base import AuthStore, TrackingStore
+from plinth.store.base import AuthStore, RegistryStore, TrackingStore
 from plinth.store.factory import Stores
 
 
@@ -27,6 +27,10 @@ async def get_tracking_store(stores: Stores = Depends(get_stores)) -> TrackingSt
 
 async def get_auth_store(stores: Stores = Depends(get_stores)) -> AuthStore:
     return stores.auth
+
+
+async def get_registry_store(stores: Stores = Depends(get_stores)) -> RegistryStore:
+    return stores.registry
 
 
 async def get_artifact_store(request: Request) -> ArtifactStore:

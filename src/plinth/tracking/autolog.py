@@ -19,7 +19,7 @@ from typing import Any
 
 from plinth.entities import Metric, Param, RunStatus, RunTag, now_ms
 from plinth.entities.validation import MAX_PARAM_VALUE_LENGTH
-from plinth.models import save_sklearn_model
+from plinth.models.package import save_model
 from plinth.tracking import fluent
 
 log = logging.getLogger("plinth.autolog")
@@ -116,7 +116,7 @@ def _log_fitted(estimator: Any, x: Any, y: Any) -> None:
         client.log_batch(run.run_id, metrics=metrics)
     if _settings["log_models"]:
         with tempfile.TemporaryDirectory() as tmp:
-            save_sklearn_model(estimator, Path(tmp) / "model", run_id=run.run_id)
+            save_model(estimator, Path(tmp) / "model", run_id=run.run_id)
             client.log_artifacts(run.run_id, Path(tmp) / "model", "model")
 
 

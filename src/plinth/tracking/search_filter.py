@@ -495,3 +495,59 @@ def parse_experiment_order_by(order_by: Sequence[str]) -> list[OrderKey]:
         InvalidArgumentError: As for :func:`parse_order_by`.
     """
     return _check_unique([_experiment_order_key(c) for c in order_by], order_by)
+
+
+# --- Registry searches: plain attributes plus tags (and params) -----------------------------
+
+
+def parse_attribute_filter(
+    filter_string: str | None,
+    *,
+    strings: frozenset[str],
+    numbers: frozenset[str] = frozenset(),
+    children: frozenset[Entity] = frozenset({"tag"}),
+) -> list[Comparison]:
+    """Parse a registry filter (registered models, model versions, logged models).
+
+    Unprefixed identifiers are attributes: ``strings`` take ``=``, ``!=``, ``LIKE``, ``ILIKE``
+    and ``[NOT] IN``; ``numbers`` take integer comparisons. ``children`` are the key-value
+    entities allowed besides attributes (``tags.<key>``, ``params.<key>``).
+
+    Raises:
+        InvalidArgumentError: As for :func:`parse_run_filter`.
+    """
+    if filter_string is None or not filter_string.strip():
+        return []
+    allowed = children | {"attribute"}
+    return [
+        _attribute_comparison(c, allowed, strings, numbers)
+        for c in _Parser(filter_string).clauses()
+    ]
+
+
+def _attribute_comparison(
+    clause: _Clause, allowed: frozenset[str], strings: frozenset[str], numbers: frozenset[str]
+) -> Comparison:
+    written, key = _split_identifier(clause.ident)
+    entity = _entity(written, allowed)
+    if entity != "attribute":
+        return _make(clause, entity, key, _KEY_VALUE_OPS)
+    if _known(key, strings | numbers, "attribute") in numbers:
+        return _numeric(clause, "attribute", key, integral=True)
+    return _make(clause, "attribute", key, _STRING_OPS)
+
+
+def parse_attribute_order_by(order_by: Sequence[str], attributes: frozenset[str]) -> list[OrderKey]:
+    """Parse registry ``order_by`` items: one of ``attributes``, optionally ``ASC``/``DESC``.
+
+    Raises:
+        InvalidArgumentError: As for :func:`parse_order_by`.
+    """
+    keys = []
+    for clause in order_by:
+        ident, ascending = _order_token(clause)
+        written, key = _split_identifier(ident)
+        _entity(written, frozenset({"attribute"}))
+        key = _known(key, attributes, "order_by")
+        keys.append(OrderKey(entity="attribute", key=key, ascending=ascending))
+    return _check_unique(keys, order_by)

@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from plinth.artifacts import ArtifactStore, FileInfo, StoredFile
 from plinth.artifacts.base import CHUNK_SIZE, normalize_path
-from plinth.entities import Role
+from plinth.entities import Role, model_uris
 from plinth.errors import InvalidArgumentError
 from plinth.server.auth import require
 from plinth.server.deps import get_artifact_store, get_auth_store, get_tracking_store
@@ -141,7 +141,7 @@ def _blocking_body(request: Request) -> Iterator[bytes]:
 
 
 def _proxied_root(artifact_uri: str, run_id: str) -> str:
-    root = wire.proxied_artifact_path(artifact_uri)
+    root = model_uris.proxied_artifact_path(artifact_uri)
     if root is None:
         raise InvalidArgumentError(
             f"Run {run_id} keeps its artifacts at {artifact_uri!r}, outside this server's "

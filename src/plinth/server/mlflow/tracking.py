@@ -255,9 +255,13 @@ def log_inputs(
 def log_outputs(
     fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
 ) -> Response:
-    # Logged-model outputs are accepted and not recorded yet (see log_inputs); the run must
-    # still exist, so a typo in the id is reported rather than silently ignored.
-    fields.messages("models")
+    # MLflow 3's log_model links the logged model it has just created to the run. Plinth links
+    # a logged model to its run when the model is created (``source_run_id``), so the
+    # outputs are checked and not stored again; the run must exist, so a typo in its id is
+    # reported rather than silently ignored. As in MLflow, the model ids are not looked up.
+    for model in fields.messages("models"):
+        model.string("model_id", required=True)
+        model.integer("step")
     store.get_run(fields.run_id())
     return reply()
 
@@ -274,17 +278,6 @@ def get_metric_history(
     )
     metrics = [wire.metric_json(m) for m in page.items]
     return reply(_page("metrics", metrics, page.next_page_token))
-
-
-@_routes.post("/logged-models/search", dependencies=_READ)
-def search_logged_models(fields: Fields = Depends(request_fields)) -> Response:
-    # MLflow 3's client searches a run's logged models whenever it lists or downloads run
-    # artifacts under a path (RunsArtifactRepository), so the search must answer. Plinth
-    # stores no logged models yet: every search is empty, after checking the request.
-    fields.strings("experiment_ids", allow_ints=True)
-    fields.messages("datasets")
-    fields.messages("order_by")
-    return reply({"models": []})
 
 
 @_v3_routes.get("/server-info", dependencies=_READ)

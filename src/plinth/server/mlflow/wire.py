@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import orjson
 from starlette.datastructures import QueryParams
@@ -39,7 +38,6 @@ MAX_JSON_BODY_BYTES = 16 << 20
 """Largest JSON request accepted. MLflow documents 1 MB for log-batch, but log-inputs carries
 dataset schemas and profiles; the cap only keeps one request from filling the server's memory."""
 
-PROXIED_ARTIFACTS_SCHEME = "mlflow-artifacts"
 
 _T = TypeVar("_T")
 
@@ -128,6 +126,18 @@ class Fields:
             except ValueError:
                 pass
         raise self._invalid(name, value, "an integer")
+
+    def boolean(self, name: str, *, default: bool = False) -> bool:
+        """A bool field: JSON ``true``/``false``, or ``"true"``/``"false"`` (any case) as a
+        query string and lax clients send it."""
+        value = self._get(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise self._invalid(name, value, "true or false")
 
     def number(self, name: str) -> float:
         """A required double. NaN and the infinities arrive as JSON tokens (stdlib ``json``
@@ -413,13 +423,3 @@ def run_status_from(fields: Fields, name: str = "status") -> RunStatus | None:
     if not fields.has(name):
         return None
     return fields.choice(name, _RUN_STATUS_NUMBERS, RunStatus.RUNNING)
-
-
-def proxied_artifact_path(artifact_uri: str) -> str | None:
-    """The artifact-store path behind an ``mlflow-artifacts:`` URI, or ``None`` for other
-    schemes: ``mlflow-artifacts:/1/<run>/artifacts`` is ``1/<run>/artifacts`` in the
-    server's store (a host in the URI names the server, not a folder)."""
-    parts = urlsplit(artifact_uri)
-    if parts.scheme != PROXIED_ARTIFACTS_SCHEME:
-        return None
-    return parts.path.strip("/")

@@ -21,6 +21,7 @@ from plinth.entities.registry import (
     LoggedModelStatus,
     ModelEvent,
     ModelVersion,
+    PackageInspector,
     PromotionRequest,
     PromotionStatus,
     RegisteredModel,
@@ -40,6 +41,13 @@ class RegistryStore(ABC):
 
     def with_actor(self, actor: str) -> Self:
         return self
+
+    def attach_package_inspector(self, inspector: PackageInspector) -> None:
+        """Give the ``signature`` gate a way to read model packages, unless it has one.
+
+        A remote store does nothing: its server inspects packages through its own
+        artifact store."""
+        return None
 
     # -- registered models -----------------------------------------------------------------
     @abstractmethod

@@ -7,13 +7,16 @@ import httpx
 from plinth.store.factory import Stores
 from plinth.store.rest.auth import RestAuthStore
 from plinth.store.rest.client import RetryPolicy, new_http_client
+from plinth.store.rest.registry import RestRegistryStore
 from plinth.store.rest.tracking import RestTrackingStore
 
 
 def rest_stores(http: httpx.Client, *, retry: RetryPolicy | None = None) -> Stores:
     """Every store area over one ``httpx.Client`` (one connection pool, one identity)."""
     return Stores(
-        tracking=RestTrackingStore(http, retry=retry), auth=RestAuthStore(http, retry=retry)
+        tracking=RestTrackingStore(http, retry=retry),
+        auth=RestAuthStore(http, retry=retry),
+        registry=RestRegistryStore(http, retry=retry),
     )
 
 
@@ -24,6 +27,7 @@ def open_rest_stores(uri: str, *, token: str | None) -> Stores:
 
 __all__ = [
     "RestAuthStore",
+    "RestRegistryStore",
     "RestTrackingStore",
     "RetryPolicy",
     "open_rest_stores",

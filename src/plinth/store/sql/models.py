@@ -229,6 +229,10 @@ class RegisteredModelRow(Base):
     creation_time: Mapped[int] = mapped_column(BigInteger)
     last_updated_time: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The highest version number ever issued. Numbers come from this counter, not from
+    # max(version), so a deleted version's number is never reused: promotion requests and
+    # history refer to (name, version) and must never come to mean another package.
+    last_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RegisteredModelTagRow(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 07:29:50.224129
+Create Date: 2026-11-27 07:36:07.687839
 """
 
 from collections.abc import Sequence
@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("creation_time", sa.BigInteger(), nullable=False),
         sa.Column("last_updated_time", sa.BigInteger(), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("last_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(

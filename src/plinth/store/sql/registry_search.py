@@ -1,0 +1,233 @@
+"""Registered-model, model-version and logged-model searches as single SQL statements.
+
+Like ``search.py`` for runs, the statements select keys only (names, ``(name, version)``,
+model ids) for one page; the store loads that page's rows, tags and aliases in bulk. Filters
+use MLflow's registry grammar, parsed by ``plinth.tracking.search_filter``; tag and param
+clauses are correlated ``EXISTS`` probes on the child table's primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from plinth.entities.registry import Stage
+from plinth.errors import InvalidArgumentError
+from plinth.store.sql.models import (
+    LoggedModelParamRow,
+    LoggedModelRow,
+    LoggedModelTagRow,
+    ModelVersionRow,
+    ModelVersionTagRow,
+    RegisteredModelRow,
+    RegisteredModelTagRow,
+)
+from plinth.store.sql.search import _check_window, _CodePointOrder, _compare, _key_value
+from plinth.tracking.search_filter import (
+    Comparison,
+    OrderKey,
+    parse_attribute_filter,
+    parse_attribute_order_by,
+)
+
+# -- registered models ----------------------------------------------------------------------
+_MODEL_ORDER: dict[str, InstrumentedAttribute[Any]] = {
+    "name": RegisteredModelRow.name,
+    "creation_timestamp": RegisteredModelRow.creation_time,
+    "last_updated_timestamp": RegisteredModelRow.last_updated_time,
+    # MLflow's alias for last_updated_timestamp.
+    "timestamp": RegisteredModelRow.last_updated_time,
+}
+
+
+def _model_condition(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "tag":
+        link = RegisteredModelTagRow.name == RegisteredModelRow.name
+        return _key_value(c, link, RegisteredModelTagRow.key, RegisteredModelTagRow.value)
+    return _compare(RegisteredModelRow.name, c.op, c.value)
+
+
+def model_search_statement(
+    *, filter_string: str | None, order_by: Sequence[str], offset: int, limit: int
+) -> Select[str]:
+    """The names of one page of ``search_registered_models``, in order.
+
+    Filters: ``name`` (``=``, ``!=``, ``LIKE``, ``ILIKE``, ``IN``) and ``tags.<key>``. Order:
+    ``name``, ``creation_timestamp``, ``last_updated_timestamp`` (alias ``timestamp``);
+    MLflow's default and tie-break is ``name ASC``.
+
+    Raises:
+        InvalidArgumentError: The filter or an order_by item is invalid.
+    """
+    _check_window(offset, limit)
+    comparisons = parse_attribute_filter(filter_string, strings=frozenset({"name"}))
+    keys = parse_attribute_order_by(order_by, frozenset(_MODEL_ORDER))
+    terms = _order_terms(keys, _MODEL_ORDER)
+    if not any(_MODEL_ORDER[k.key] is RegisteredModelRow.name for k in keys):
+        terms.append(_CodePointOrder(RegisteredModelRow.name).asc())
+    return (
+        select(RegisteredModelRow.name)
+        .where(*(_model_condition(c) for c in comparisons))
+        .order_by(*terms)
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+# -- model versions -------------------------------------------------------------------------
+_VERSION_STRINGS: dict[str, InstrumentedAttribute[Any]] = {
+    "name": ModelVersionRow.name,
+    "run_id": ModelVersionRow.run_id,
+    "source_path": ModelVersionRow.source,
+    "current_stage": ModelVersionRow.current_stage,
+    "user_id": ModelVersionRow.user_id,
+}
+_VERSION_NUMBERS: dict[str, InstrumentedAttribute[Any]] = {
+    "version_number": ModelVersionRow.version,
+    "creation_timestamp": ModelVersionRow.creation_time,
+    "last_updated_timestamp": ModelVersionRow.last_updated_time,
+}
+_VERSION_ORDER: dict[str, InstrumentedAttribute[Any]] = {
+    "name": ModelVersionRow.name,
+    "version_number": ModelVersionRow.version,
+    "creation_timestamp": ModelVersionRow.creation_time,
+    "last_updated_timestamp": ModelVersionRow.last_updated_time,
+    "timestamp": ModelVersionRow.last_updated_time,
+}
+_DEFAULT_VERSION_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
+
+
+def _canonical_stage(value: object) -> object:
+    """``current_stage = 'production'`` matches ``Production``, as MLflow's stage parser does."""
+    if isinstance(value, tuple):
+        return tuple(_canonical_stage(v) for v in value)
+    try:
+        return Stage.parse(str(value)).value
+    except ValueError:
+        return value
+
+
+def _version_condition(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "tag":
+        link = (ModelVersionTagRow.name == ModelVersionRow.name) & (
+            ModelVersionTagRow.version == ModelVersionRow.version
+        )
+        return _key_value(c, link, ModelVersionTagRow.key, ModelVersionTagRow.value)
+    if c.key in _VERSION_NUMBERS:
+        return _compare(_VERSION_NUMBERS[c.key], c.op, c.value)
+    value = _canonical_stage(c.value) if c.key == "current_stage" else c.value
+    return _compare(_VERSION_STRINGS[c.key], c.op, value)
+
+
+def version_search_statement(
+    *, filter_string: str | None, order_by: Sequence[str], offset: int, limit: int
+) -> Select[str, int]:
+    """The ``(name, version)`` keys of one page of ``search_model_versions``, in order.
+
+    Filters: ``name``, ``run_id``, ``source_path``, ``current_stage``, ``user_id`` (string
+    operators), ``version_number``, ``creation_timestamp``, ``last_updated_timestamp``
+    (numeric) and ``tags.<key>``. MLflow's default order is ``last_updated_timestamp DESC,
+    name ASC, version_number DESC``; ties always break by name, then version descending.
+
+    Raises:
+        InvalidArgumentError: The filter or an order_by item is invalid.
+    """
+    _check_window(offset, limit)
+    comparisons = parse_attribute_filter(
+        filter_string, strings=frozenset(_VERSION_STRINGS), numbers=frozenset(_VERSION_NUMBERS)
+    )
+    keys = parse_attribute_order_by(order_by or _DEFAULT_VERSION_ORDER, frozenset(_VERSION_ORDER))
+    return (
+        select(ModelVersionRow.name, ModelVersionRow.version)
+        .where(*(_version_condition(c) for c in comparisons))
+        .order_by(*_version_order(keys))
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+def _version_order(keys: Sequence[OrderKey]) -> list[ColumnElement[Any]]:
+    terms = _order_terms(keys, _VERSION_ORDER)
+    ordered = {_VERSION_ORDER[k.key].key for k in keys}
+    if "name" not in ordered:
+        terms.append(_CodePointOrder(ModelVersionRow.name).asc())
+    if "version" not in ordered:
+        terms.append(ModelVersionRow.version.desc())
+    return terms
+
+
+# -- logged models --------------------------------------------------------------------------
+_LOGGED_STRINGS: dict[str, InstrumentedAttribute[Any]] = {
+    "name": LoggedModelRow.name,
+    "model_id": LoggedModelRow.model_id,
+    "model_type": LoggedModelRow.model_type,
+    "status": LoggedModelRow.status,
+    "source_run_id": LoggedModelRow.source_run_id,
+}
+_LOGGED_NUMBERS: dict[str, InstrumentedAttribute[Any]] = {
+    "creation_timestamp": LoggedModelRow.creation_time,
+    "last_updated_timestamp": LoggedModelRow.last_updated_time,
+}
+
+
+def _logged_condition(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "tag":
+        link = LoggedModelTagRow.model_id == LoggedModelRow.model_id
+        return _key_value(c, link, LoggedModelTagRow.key, LoggedModelTagRow.value)
+    if c.entity == "param":
+        link = LoggedModelParamRow.model_id == LoggedModelRow.model_id
+        return _key_value(c, link, LoggedModelParamRow.key, LoggedModelParamRow.value)
+    columns = _LOGGED_NUMBERS if c.key in _LOGGED_NUMBERS else _LOGGED_STRINGS
+    return _compare(columns[c.key], c.op, c.value)
+
+
+def logged_model_search_statement(
+    *, experiment_ids: Sequence[int], filter_string: str | None, offset: int, limit: int
+) -> Select[str]:
+    """The ids of one page of active logged models of these experiments, newest first.
+
+    Filters: ``name``, ``model_id``, ``model_type``, ``status``, ``source_run_id``,
+    ``creation_timestamp``, ``last_updated_timestamp``, ``tags.<key>`` and ``params.<key>``.
+
+    Raises:
+        InvalidArgumentError: The filter is invalid.
+    """
+    _check_window(offset, limit)
+    comparisons = parse_attribute_filter(
+        filter_string,
+        strings=frozenset(_LOGGED_STRINGS),
+        numbers=frozenset(_LOGGED_NUMBERS),
+        children=frozenset({"tag", "param"}),
+    )
+    return (
+        select(LoggedModelRow.model_id)
+        .where(
+            LoggedModelRow.experiment_id.in_(experiment_ids),
+            LoggedModelRow.lifecycle_stage == "active",
+            *(_logged_condition(c) for c in comparisons),
+        )
+        .order_by(LoggedModelRow.creation_time.desc(), LoggedModelRow.model_id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+# -- ordering -------------------------------------------------------------------------------
+def _order_terms(
+    keys: Sequence[OrderKey], columns: dict[str, InstrumentedAttribute[Any]]
+) -> list[ColumnElement[Any]]:
+    terms: list[ColumnElement[Any]] = []
+    seen: set[str] = set()
+    for key in keys:
+        column = columns[key.key]
+        if column.key in seen:
+            raise InvalidArgumentError(f"`order_by` names {key.key!r} twice (or via an alias).")
+        seen.add(column.key)
+        expression: SQLColumnExpression[Any] = (
+            _CodePointOrder(column) if column.key == "name" else column
+        )
+        terms.append(expression.asc() if key.ascending else expression.desc())
+    return terms

@@ -1,0 +1,191 @@
+"""``log_model`` into a run, then ``load_model`` by every URI form, embedded and against a
+live server (the ``tracking`` fixture runs each test both ways)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from tests.conftest import LiveServer
+from tests.models.conftest import fit, make_frame
+
+import plinth
+from plinth.client import Client
+from plinth.config import Settings
+from plinth.entities.registry import LoggedModelStatus, Stage
+from plinth.errors import InvalidArgumentError, NotFoundError
+from plinth.models import ModelInfo, load_model, log_model
+
+MODEL_URI_TAG = "plinth.model_uri"
+
+
+def log_sklearn(tmp_path: Path, **kwargs: object) -> tuple[ModelInfo, object]:
+    fitted = fit("sklearn", tmp_path)
+    with plinth.start_run(log_environment=False):
+        info = log_model(fitted.model, input_example=make_frame(3), **kwargs)  # type: ignore[arg-type]
+    return info, fitted.model
+
+
+def test_a_logged_model_loads_from_its_runs_uri(tracking: Settings, tmp_path: Path) -> None:
+    info, model = log_sklearn(tmp_path)
+
+    loaded = load_model(f"runs:/{info.run_id}/model")
+
+    frame = make_frame(20, seed=1)
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))  # type: ignore[attr-defined]
+    assert info.model_uri == f"runs:/{info.run_id}/model"
+    assert loaded.metadata.run_id == info.run_id
+    assert loaded.metadata.model_id == info.model_id
+    assert loaded.metadata.signature == info.signature
+    assert loaded.metadata.verified
+
+
+def test_log_model_records_a_ready_logged_model_pointing_at_the_run(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    info, _ = log_sklearn(tmp_path)
+
+    logged = plinth.get_client().get_logged_model(info.model_id)
+
+    assert logged.status is LoggedModelStatus.READY
+    assert logged.source_run_id == info.run_id
+    assert logged.tags[MODEL_URI_TAG] == info.model_uri
+    assert load_model(f"models:/{info.model_id}").metadata.model_id == info.model_id
+
+
+def test_registered_model_name_creates_a_version_loadable_by_every_models_uri(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    info, model = log_sklearn(tmp_path, registered_model_name="churn")
+    client = plinth.get_client()
+    client.set_registered_model_alias("churn", "challenger", "1")
+    client.transition_model_version_stage("churn", "1", Stage.STAGING)
+
+    version = info.registered_model_version
+    assert version is not None
+    assert (version.name, version.version, version.run_id) == ("churn", "1", info.run_id)
+    frame = make_frame(10, seed=2)
+    for uri in ("models:/churn/1", "models:/churn@challenger", "models:/churn/Staging"):
+        loaded = load_model(uri)
+        np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))  # type: ignore[attr-defined]
+        assert loaded.metadata.run_id == info.run_id
+
+
+def test_log_model_outside_a_run_starts_one(tracking: Settings, tmp_path: Path) -> None:
+    fitted = fit("sklearn", tmp_path)
+
+    info = log_model(fitted.model, "clf")
+
+    active = plinth.active_run()
+    assert active is not None and active.run_id == info.run_id
+    assert [f.path for f in plinth.list_artifacts(info.run_id, "clf")].count("clf/MLmodel") == 1
+
+
+def test_a_failed_save_leaves_a_failed_logged_model(tracking: Settings, tmp_path: Path) -> None:
+    fitted = fit("sklearn", tmp_path)
+    client = plinth.get_client()
+
+    with plinth.start_run(log_environment=False) as run:
+        with pytest.raises(InvalidArgumentError, match="input_example"):
+            log_model(fitted.model, input_example="not data")
+        experiment_id = run.info.experiment_id
+
+    logged = client.stores.registry.search_logged_models([experiment_id]).items
+    assert [m.status for m in logged] == [LoggedModelStatus.FAILED]
+
+
+def test_an_unknown_run_or_model_is_not_found(tracking: Settings) -> None:
+    with pytest.raises(NotFoundError):
+        load_model("runs:/0123456789abcdef0123456789abcdef/model")
+    with pytest.raises(NotFoundError):
+        load_model("models:/nobody/1")
+
+
+def test_a_bad_name_is_refused_before_anything_is_created(tracking: Settings) -> None:
+    with pytest.raises(InvalidArgumentError, match="relative artifact path"):
+        log_model(object(), "../escape")
+
+
+# -- embedded specifics ------------------------------------------------------------------------
+def test_an_explicit_client_needs_a_run_id(settings: Settings, tmp_path: Path) -> None:
+    client = Client(settings)
+
+    with pytest.raises(InvalidArgumentError, match="run_id="):
+        log_model(fit("sklearn", tmp_path).model, client=client)
+
+
+def test_a_local_artifact_root_is_loaded_in_place(settings: Settings, tmp_path: Path) -> None:
+    client = Client(settings)
+    run = client.create_run("0")
+    info = log_model(fit("sklearn", tmp_path).model, run_id=run.info.run_id, client=client)
+
+    loaded = load_model(info.model_uri, client=client)
+
+    assert loaded.metadata.path.is_relative_to(settings.artifact_root)
+
+
+def test_local_paths_and_file_uris_load(tmp_path: Path) -> None:
+    from plinth.models import save_model
+
+    package = save_model(fit("sklearn", tmp_path).model, tmp_path / "pkg").path
+
+    assert load_model(str(package)).metadata.path == package
+    assert load_model(f"file://{package}").metadata.path == package
+
+
+def test_a_directory_without_mlmodel_is_not_a_package(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no MLmodel"):
+        load_model(tmp_path)
+
+
+# -- a server: packages are downloaded once ----------------------------------------------------
+def test_a_remote_package_is_downloaded_once_into_the_cache(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    client = Client(
+        Settings(home=tmp_path / "home", uri=live_server.url, token=live_server.admin_token)
+    )
+    run = client.create_run("0")
+    info = log_model(fit("sklearn", tmp_path).model, run_id=run.info.run_id, client=client)
+    cache = tmp_path / "cache"
+
+    first = load_model(info.model_uri, client=client, dst_path=cache)
+    second = load_model(info.model_uri, client=client, dst_path=cache)
+
+    assert first.metadata.path == second.metadata.path
+    assert first.metadata.path.parent == cache
+    assert [p.name for p in cache.iterdir()] == [first.metadata.path.name]
+
+
+def test_a_model_mlflow_logged_to_a_plinth_server_loads_by_every_uri(
+    live_server: LiveServer, mlflow: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", live_server.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", live_server.admin_token)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    fitted = fit("sklearn", tmp_path)
+    mlflow.set_experiment("logged-by-mlflow")
+    with mlflow.start_run() as run, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's advice on pickle and skops
+        # MLflow 3 puts the package with the logged model (models:/m-...), not the run.
+        info = mlflow.sklearn.log_model(
+            fitted.model,
+            name="model",
+            registered_model_name="churn",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        )
+    client = Client(
+        Settings(home=tmp_path / "home", uri=live_server.url, token=live_server.admin_token)
+    )
+
+    for uri in ("models:/churn/1", f"models:/{info.model_id}", f"runs:/{run.info.run_id}/model"):
+        loaded = load_model(uri, client=client)
+        np.testing.assert_array_equal(
+            np.asarray(loaded.predict(fitted.inputs)), fitted.raw_predict(fitted.inputs)
+        )
+        assert loaded.metadata.run_id == run.info.run_id
+        assert not loaded.metadata.verified
