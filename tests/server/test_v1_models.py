@@ -15,8 +15,8 @@ import yaml
 from plinth.artifacts import ArtifactStore
 from plinth.config import Settings
 from plinth.entities import Metric, Role
-from plinth.server.app import create_app
 from plinth.entities.model_uris import proxied_artifact_path
+from plinth.server.app import create_app
 from plinth.store.factory import Stores, open_sql_stores
 from plinth.store.sql import SqlTrackingStore
 

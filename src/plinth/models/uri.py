@@ -85,16 +85,15 @@ def resolve_model_uri(
 
 class _Resolver:
     def __init__(self, client: Client | Callable[[], Client], cache_dir: Path | None) -> None:
-        self._client_or_factory = client
-        self._client: Client | None = client if isinstance(client, Client) else None
+        self._source = client
+        self._client: Client | None = None
         self._cache_dir = cache_dir
 
     @property
     def client(self) -> Client:
         if self._client is None:
-            factory = self._client_or_factory
-            assert callable(factory)
-            self._client = factory()
+            source = self._source
+            self._client = source if isinstance(source, Client) else source()
         return self._client
 
     def resolve(self, uri: str, *, hops: int, run_id: str | None) -> ResolvedModel:

@@ -55,7 +55,7 @@ def save(model: Any, path: Path, artifacts: Mapping[str, str]) -> SavedFlavor:
 
 
 def load(files: PackageFiles, mlmodel: MLmodel) -> LoadedFlavor:
-    import onnxruntime as ort  # type: ignore[import-untyped]
+    import onnxruntime as ort
 
     config = mlmodel.flavors.get(NAME, {})
     path = files.file(str(config.get("data") or config_str(mlmodel.pyfunc, "data")))

@@ -87,7 +87,7 @@ def is_model(model: object) -> bool:
 
 def save(model: object, path: Path, artifacts: Mapping[str, str]) -> SavedFlavor:
     try:
-        import cloudpickle  # type: ignore[import-untyped]
+        import cloudpickle
     except ModuleNotFoundError as exc:
         raise InvalidArgumentError(
             "Saving a PythonModel needs cloudpickle (pip install cloudpickle), the format "
