@@ -31,7 +31,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy src
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --timeout 300
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --timeout 300 --durations=10
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/tracking.py

@@ -3,10 +3,11 @@
 Runs one mlflow-client workload against ``plinth server`` and ``mlflow server`` (SQLite, one
 worker each), the same workload embedded (``plinth.Client`` vs ``MlflowClient`` on
 ``sqlite:///``), then fills each store with many runs and times search over them. Prints
-seconds per operation, the MLflow/Plinth ratio and a physical floor (raw sqlite3 / file copy)::
+seconds per operation, the MLflow/Plinth ratio and a physical floor: the MLflow client's own
+cost for server rows, raw sqlite3 or a file copy for embedded rows::
 
-    .venv/bin/python bench/tracking.py            # full run (~25 min, most of it MLflow's fill)
-    .venv/bin/python bench/tracking.py --quick    # smoke run, under a minute
+    .venv/bin/python bench/tracking.py            # full run (~20 min, most of it MLflow's fill)
+    .venv/bin/python bench/tracking.py --quick    # smoke run, under a minute on an idle machine
 
 The script re-runs itself as child processes: ``_workload``, ``_fill`` and ``_scale`` run
 under Plinth's venv (embedded Plinth) or ``bench/.venvs/mlflow`` (full mlflow: the client used
