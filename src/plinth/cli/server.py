@@ -52,6 +52,9 @@ def run_uvicorn(
     import uvicorn
 
     if workers == 1:
+        from plinth.server.app import tune_gc_for_serving
+
+        tune_gc_for_serving()
         uvicorn.run(app, host=host, port=port)
         return
     # The edge where settings travel through the environment: uvicorn's workers are

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -71,4 +72,20 @@ def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` with several workers: settings from the environment,
     which ``plinth server`` sets before it starts them."""
     settings = Settings.from_env(os.environ)
-    return create_app(settings, auth=os.environ.get("PLINTH_SERVER_AUTH", "1") != "0")
+    app = create_app(settings, auth=os.environ.get("PLINTH_SERVER_AUTH", "1") != "0")
+    tune_gc_for_serving()
+    return app
+
+
+def tune_gc_for_serving() -> None:
+    """Make the garbage collector cheap for a long-running server process.
+
+    Every request allocates thousands of short-lived objects (rows, dataclasses, JSON), and
+    CPython's default threshold (700) then runs a collection every few requests: profiling
+    the MLflow workload showed over 2 s of 10 in the collector. Objects alive after start-up
+    (the app, routes, pools) are frozen out of collections; young-generation collections
+    run 70x less often. Reference cycles are still collected, just in larger batches.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
