@@ -11,6 +11,7 @@ raises ``PermissionDeniedError`` there, which reaches MLflow's client as 403
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -347,11 +348,10 @@ def _record_registration(store: RegistryStore, model_id: str, version: ModelVers
     failure (the version exists by now)."""
     entry = {"name": version.name, "version": version.version}
     registrations: list[Any] = []
-    try:
+    # No tag yet, or one that is not valid JSON: start a fresh list.
+    with contextlib.suppress(KeyError, ValueError):
         existing = json.loads(store.get_logged_model(model_id).tags[rwire.MODEL_VERSIONS_TAG])
         registrations = existing if isinstance(existing, list) else []
-    except (KeyError, ValueError):
-        pass
     if entry not in registrations:
         registrations.append(entry)
     try:
