@@ -7,10 +7,10 @@ run artifact) a URI names at this moment.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from plinth.client import Client
+from plinth.entities import model_uris
 from plinth.entities.registry import ModelVersion, Stage
 from plinth.errors import InvalidArgumentError, NotFoundError
 
@@ -21,8 +21,6 @@ LOGGED_MODEL_PREFIX = "m-"
 """MLflow 3 logged-model ids (``models:/m-<hex>``) start so; registered names may not
 contain ``/`` or ``@``, so ``models:/m-x`` without either is a logged model."""
 _MODEL_FORMS = "models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest or models:/NAME@ALIAS"
-_ALIAS_URI = re.compile(r"^(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
-_VERSION_URI = re.compile(r"^(?P<name>[^/@]+)/(?P<ref>[^/@]+)$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,26 +58,31 @@ def logged_model_id(uri: str) -> str | None:
 
 
 def parse_model_uri(uri: str) -> ModelUri:
-    """Split a ``models:/`` URI.
+    """Split a ``models:/`` URI naming a registered model (not a logged model).
+
+    The syntax is ``plinth.entities.model_uris``' (the server's too); this adds what the
+    last part means: a version number, ``latest`` or a stage.
 
     Raises:
         InvalidArgumentError: not one of the forms above (the message lists them).
     """
-    rest = uri[len(MODELS_SCHEME) :].strip("/") if is_models_uri(uri) else ""
-    if match := _ALIAS_URI.match(rest):
-        if match["alias"].lower() == LATEST:
-            return ModelUri(name=match["name"], latest=True)
-        return ModelUri(name=match["name"], alias=match["alias"])
-    match = _VERSION_URI.match(rest)
-    if match is None:
-        raise InvalidArgumentError(f"Bad model URI {uri!r}; use {_MODEL_FORMS}.")
-    name, ref = match["name"], match["ref"]
-    if ref.isdigit():
-        return ModelUri(name=name, version=str(int(ref)))
-    if ref.lower() == LATEST:
-        return ModelUri(name=name, latest=True)
     try:
-        return ModelUri(name=name, stage=Stage.parse(ref))
+        parts = model_uris.parse_model_uri(uri)
+    except InvalidArgumentError:
+        parts = None
+    if parts is None or parts.name is None:
+        raise InvalidArgumentError(f"Bad model URI {uri!r}; use {_MODEL_FORMS}.")
+    if parts.alias is not None:
+        if parts.alias.lower() == LATEST:
+            return ModelUri(name=parts.name, latest=True)
+        return ModelUri(name=parts.name, alias=parts.alias)
+    ref = parts.suffix or ""
+    if ref.isdigit():
+        return ModelUri(name=parts.name, version=str(int(ref)))
+    if ref.lower() == LATEST:
+        return ModelUri(name=parts.name, latest=True)
+    try:
+        return ModelUri(name=parts.name, stage=Stage.parse(ref))
     except ValueError:
         stages = ", ".join(s.value for s in Stage)
         raise InvalidArgumentError(

@@ -1,9 +1,4 @@
-"""Store contracts, one ABC per area. The SQL store and the REST store implement them.
-
-Docstrings here state the error contract; implementations do not repeat it. Conveniences
-(``log_metric``, ``log_param``, ``set_tag``) are derived from the minimal abstract surface
-(``log_batch``), as MLflow's AbstractStore does.
-"""
+"""The tracking store contract (see ``store.base`` for the conventions)."""
 
 from __future__ import annotations
 
