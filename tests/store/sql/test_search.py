@@ -8,22 +8,16 @@ when ``CI=true``.
 from __future__ import annotations
 
 import base64
-import functools
 import json
-import os
-import uuid
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, insert, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 
 from plinth.entities.tracking import ViewType
 from plinth.errors import InvalidArgumentError
-from plinth.store.sql.engine import create_sql_engine
 from plinth.store.sql.models import (
     Base,
     DatasetRow,
@@ -35,67 +29,18 @@ from plinth.store.sql.models import (
     RunRow,
     TagRow,
 )
-from plinth.store.sql.search import (
+from plinth.store.sql.run_search import (
     DATASET_CONTEXT_TAG,
+    run_search_statement,
+)
+from plinth.store.sql.search import (
     decode_page_token,
     encode_page_token,
     experiment_search_statement,
-    run_search_statement,
 )
+from plinth.tracking.search_filter import parse_run_filter
 
-POSTGRES_URI = os.environ.get(
-    "PLINTH_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 NAN = float("nan")
-
-
-@functools.cache
-def _postgres_error() -> str | None:
-    """Why PostgreSQL cannot be used, or None when it answers."""
-    probe = create_engine(POSTGRES_URI, connect_args={"connect_timeout": 3})
-    try:
-        with probe.connect():
-            return None
-    except OperationalError as exc:
-        return str(exc).splitlines()[0]
-    finally:
-        probe.dispose()
-
-
-@pytest.fixture
-def sqlite_search_engine(tmp_path: Path) -> Iterator[Engine]:
-    # The store's own engine: WAL, foreign keys on, and no fsync per DDL statement.
-    engine = create_sql_engine(f"sqlite:///{tmp_path / 'search.db'}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_search_engine() -> Iterator[Engine]:
-    if (error := _postgres_error()) is not None:
-        where = make_url(POSTGRES_URI).render_as_string(hide_password=True)
-        message = f"PostgreSQL at {where} does not answer ({error})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true requires the PostgreSQL tests to run")
-        pytest.skip(message)
-    schema = f"search_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URI)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = create_engine(POSTGRES_URI, connect_args={"options": f"-csearch_path={schema}"})
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    """An engine on an empty database holding Plinth's tables."""
-    db: Engine = request.getfixturevalue(f"{request.param}_search_engine")
-    Base.metadata.create_all(db, checkfirst=False)  # the database is empty
-    return db
 
 
 # --- Data -----------------------------------------------------------------------------------
@@ -210,17 +155,27 @@ def search(
     view_type: ViewType = ViewType.ACTIVE_ONLY,
     offset: int = 0,
     limit: int = 1000,
+    driver: int | None = None,
 ) -> list[str]:
-    stmt = run_search_statement(
+    search = run_search_statement(
         experiment_ids=experiment_ids,
         filter_string=filter_string,
         view_type=view_type,
         order_by=order_by,
         offset=offset,
         limit=limit,
+        driver=driver,
     )
-    with Session(engine) as s:
-        return list(s.scalars(stmt))
+    with engine.connect() as conn:
+        return [row.run_id for row in conn.execute(search.statement, search.parameters)]
+
+
+def indexed_clauses(filter_string: str) -> list[int]:
+    """Positions of the clauses a search may start from: = and IN on params and tags."""
+    clauses = parse_run_filter(filter_string)
+    return [
+        i for i, c in enumerate(clauses) if c.entity in ("param", "tag") and c.op in ("=", "IN")
+    ]
 
 
 # --- Runs: filters ----------------------------------------------------------------------------
@@ -301,6 +256,8 @@ def search(
 )
 def test_filter(runs: Engine, filter_string: str, expected: list[str]) -> None:
     assert search(runs, filter_string) == expected
+    for driver in indexed_clauses(filter_string):  # starting from that clause's index
+        assert search(runs, filter_string, driver=driver) == expected
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,20 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 KEY_LENGTH = 250
 PARAM_VALUE_LENGTH = 6000
 TAG_VALUE_LENGTH = 8000
 NAME_LENGTH = 256
+
+VALUE_INDEX_PREFIX = 200
+"""Characters of a param or tag value that PostgreSQL's ``(key, value)`` indexes hold."""
 
 _STAGES = "lifecycle_stage IN ('active', 'deleted')"
 _STATUSES = "status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')"
@@ -33,6 +40,34 @@ _STATUSES = "status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')"
 
 class Base(DeclarativeBase):
     pass
+
+
+class IndexedValue(FunctionElement[str]):
+    """A param or tag value as the ``(key, value, run_id)`` index holds it.
+
+    SQLite indexes the whole value. PostgreSQL cannot (a btree entry must stay under about
+    2.7 kB and values reach 8,000 characters), so it indexes ``left(value, 200)``; a query
+    only uses that index when it compares the same expression, so searches build their
+    equality and ``IN`` clauses from this construct too.
+    """
+
+    type = String()
+    name = "plinth_indexed_value"
+    inherit_cache = True
+
+
+@compiles(IndexedValue)
+def _compile_indexed_value(element: IndexedValue, compiler: SQLCompiler, **kw: object) -> str:
+    (value,) = element.clauses
+    return f"left({compiler.process(value, **kw)}, {VALUE_INDEX_PREFIX})"
+
+
+@compiles(IndexedValue, "sqlite")
+def _compile_indexed_value_sqlite(
+    element: IndexedValue, compiler: SQLCompiler, **kw: object
+) -> str:
+    (value,) = element.clauses
+    return str(compiler.process(value, **kw))
 
 
 class ExperimentRow(Base):
@@ -82,7 +117,9 @@ class RunRow(Base):
 
 class ParamRow(Base):
     __tablename__ = "params"
-    __table_args__ = (Index("ix_params_key", "key"),)
+    # Equality and IN filters start from this index when they match fewer runs than the
+    # searched experiments hold; run_id makes it covering on SQLite.
+    __table_args__ = (Index("ix_params_key_value", "key", IndexedValue(column("value")), "run_id"),)
 
     run_id: Mapped[str] = mapped_column(
         ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
@@ -93,7 +130,9 @@ class ParamRow(Base):
 
 class TagRow(Base):
     __tablename__ = "tags"
-    __table_args__ = (Index("ix_tags_key", "key"),)
+    # Equality and IN filters start from this index when they match fewer runs than the
+    # searched experiments hold; run_id makes it covering on SQLite.
+    __table_args__ = (Index("ix_tags_key_value", "key", IndexedValue(column("value")), "run_id"),)
 
     run_id: Mapped[str] = mapped_column(
         ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
@@ -379,3 +418,82 @@ class LoggedModelParamRow(Base):
     )
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[str] = mapped_column(String(PARAM_VALUE_LENGTH))
+
+
+class EndpointRow(Base):
+    """A serving endpoint. Its routes, SLO and canary plan are JSON documents of one row, so
+    a change of traffic is one atomic update guarded by ``revision`` (optimistic locking:
+    two canary controllers on two replicas cannot both apply a step)."""
+
+    __tablename__ = "endpoints"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    routes_json: Mapped[str] = mapped_column(Text)
+    previous_routes_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sticky_key: Mapped[str | None] = mapped_column(String(KEY_LENGTH), nullable=True)
+    slo_json: Mapped[str] = mapped_column(Text, default="{}")
+    canary_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    creation_time: Mapped[int] = mapped_column(BigInteger)
+    last_updated_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class EndpointEventRow(Base):
+    """An endpoint's history: route changes, canary steps, rollbacks, SLO breaches.
+    No foreign key: history outlives the endpoint."""
+
+    __tablename__ = "endpoint_events"
+    __table_args__ = (Index("ix_endpoint_events_endpoint", "endpoint", "event_id"),)
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    event_type: Mapped[str] = mapped_column(String(64))
+    user_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class RouteStatsRow(Base):
+    """Per-minute request counts and a latency histogram of one route, as one data-plane
+    replica saw them. Each replica rewrites its own row of the current minute; readers sum
+    over replicas and minutes (canary guardrails, SLOs)."""
+
+    __tablename__ = "route_stats"
+    __table_args__ = (Index("ix_route_stats_endpoint_minute", "endpoint", "minute"),)
+
+    endpoint: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    route: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    replica: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    invalid: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    buckets_json: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class FeedbackRow(Base):
+    """Ground truth and business outcomes for a served request, possibly days later."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_endpoint_time", "endpoint", "timestamp"),
+        Index("ix_feedback_endpoint_request", "endpoint", "request_id"),
+    )
+
+    feedback_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    request_id: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    label_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcomes_json: Mapped[str] = mapped_column(Text, default="{}")
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    user_name: Mapped[str] = mapped_column(String(NAME_LENGTH))

@@ -1,10 +1,9 @@
-"""Run and experiment searches as single SQL statements, plus offset page tokens.
+"""What every search statement shares, the experiment search, and offset page tokens.
 
-The statements select ids only; the store loads the page's params, metrics and tags in bulk
-afterwards. Every filter clause becomes a correlated ``EXISTS`` probe on the child table's
-``(run_id, key)`` primary key, so a run never appears twice and no ``DISTINCT`` is needed.
-Each ``order_by`` on a metric, param or tag is a ``LEFT OUTER JOIN`` of an aliased child table
-on ``(run_id, key)``: at most one row per run, and runs without the key sort last.
+Filters use MLflow's grammar, parsed by ``plinth.tracking.search_filter``; key/value clauses
+are correlated ``EXISTS`` probes on the child table's primary key, so an owner never appears
+twice and no ``DISTINCT`` is needed. The run search is in ``run_search``; the registry's in
+``registry_search``.
 
 Two behaviours differ between SQLite and PostgreSQL out of the box and are made the same
 here with small dialect-aware constructs (``@compiles``):
@@ -31,41 +30,24 @@ from sqlalchemy import (
     Select,
     SQLColumnExpression,
     String,
-    and_,
-    case,
     literal,
-    or_,
     select,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from plinth.entities.tracking import ViewType
 from plinth.errors import InvalidArgumentError
-from plinth.store.sql.models import (
-    DatasetRow,
-    ExperimentRow,
-    ExperimentTagRow,
-    LatestMetricRow,
-    ParamRow,
-    RunInputRow,
-    RunRow,
-    TagRow,
-)
+from plinth.store.sql.models import ExperimentRow, ExperimentTagRow
 from plinth.tracking.search_filter import (
     Comparison,
     Operator,
     OrderKey,
     parse_experiment_filter,
     parse_experiment_order_by,
-    parse_order_by,
-    parse_run_filter,
 )
-
-DATASET_CONTEXT_TAG = "mlflow.data.context"
-"""The run-input tag MLflow stores a dataset's context (``training``, ``eval``) under."""
 
 # --- Dialect-aware constructs -------------------------------------------------------------
 
@@ -207,104 +189,8 @@ def _key_value(
     return match.where(_compare(value, c.op, c.value)).exists()
 
 
-def _metric_condition(c: Comparison) -> ColumnElement[bool]:
-    m = LatestMetricRow
-    compared = _compare(m.value, c.op, c.value)
-    # NaN is stored as 0 + is_nan. Like IEEE NaN (and MLflow) it satisfies only "!=", so the
-    # placeholder 0 must never match anything else.
-    if c.op == "!=":
-        compared = or_(compared, m.is_nan.is_(True))
-    else:
-        compared = and_(compared, m.is_nan.is_(False))
-    return select(literal(1)).where(m.run_id == RunRow.run_id, m.key == c.key, compared).exists()
-
-
-def _dataset_condition(c: Comparison) -> ColumnElement[bool]:
-    column: SQLColumnExpression[Any]
-    if c.key == "context":
-        column = _json_text(RunInputRow.tags_json, DATASET_CONTEXT_TAG)
-    else:
-        column = DatasetRow.name if c.key == "name" else DatasetRow.digest
-    return (
-        select(literal(1))
-        .select_from(RunInputRow)
-        .join(DatasetRow, DatasetRow.dataset_id == RunInputRow.dataset_id)
-        .where(RunInputRow.run_id == RunRow.run_id, _compare(column, c.op, c.value))
-        .exists()
-    )
-
-
-_RUN_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
-    "run_id": RunRow.run_id,
-    "run_name": RunRow.run_name,
-    "user_id": RunRow.user_id,
-    "status": RunRow.status,
-    "artifact_uri": RunRow.artifact_uri,
-    "lifecycle_stage": RunRow.lifecycle_stage,
-    "start_time": RunRow.start_time,
-    "end_time": RunRow.end_time,
-}
-
-
-def _run_condition(c: Comparison) -> ColumnElement[bool]:
-    if c.entity == "attribute":
-        return _compare(_RUN_COLUMNS[c.key], c.op, c.value)
-    if c.entity == "metric":
-        return _metric_condition(c)
-    if c.entity == "dataset":
-        return _dataset_condition(c)
-    if c.entity == "param":
-        return _key_value(c, ParamRow.run_id == RunRow.run_id, ParamRow.key, ParamRow.value)
-    return _key_value(c, TagRow.run_id == RunRow.run_id, TagRow.key, TagRow.value)
-
-
-# --- Ordering ------------------------------------------------------------------------------
-
-
 def _directed(column: SQLColumnExpression[Any], ascending: bool) -> ColumnElement[Any]:
     return column.asc() if ascending else column.desc()
-
-
-def _attribute_order(key: OrderKey) -> list[ColumnElement[Any]]:
-    column: SQLColumnExpression[Any] = _RUN_COLUMNS[key.key]
-    if key.key not in ("start_time", "end_time"):
-        column = _CodePointOrder(column)
-    term = _directed(column, key.ascending)
-    # Only end_time can be NULL; leaving the others bare keeps start_time index-friendly.
-    return [term.nulls_last() if key.key == "end_time" else term]
-
-
-def _child_order(
-    stmt: Select[str], key: OrderKey, index: int
-) -> tuple[Select[str], list[ColumnElement[Any]]]:
-    """Join the ordering metric/param/tag under an alias; runs without the key sort last."""
-    if key.entity == "metric":
-        metric = aliased(LatestMetricRow, name=f"order_{index}")
-        stmt = stmt.outerjoin(metric, and_(metric.run_id == RunRow.run_id, metric.key == key.key))
-        # MLflow's rank: real values, then NaN, then runs that never logged the metric.
-        rank = case((metric.is_nan.is_(True), 1), (metric.value.is_(None), 2), else_=0)
-        return stmt, [rank, _directed(metric.value, key.ascending)]
-    table: type[ParamRow] | type[TagRow] = ParamRow if key.entity == "param" else TagRow
-    child = aliased(table, name=f"order_{index}")
-    stmt = stmt.outerjoin(child, and_(child.run_id == RunRow.run_id, child.key == key.key))
-    return stmt, [_directed(_CodePointOrder(child.value), key.ascending).nulls_last()]
-
-
-def _run_order(stmt: Select[str], keys: list[OrderKey]) -> Select[str]:
-    terms: list[ColumnElement[Any]] = []
-    for index, key in enumerate(keys):
-        if key.entity == "attribute":
-            terms += _attribute_order(key)
-        else:
-            stmt, more = _child_order(stmt, key, index)
-            terms += more
-    ordered = {k.key for k in keys if k.entity == "attribute"}
-    # MLflow's natural order, then run_id so equal keys page deterministically.
-    if "start_time" not in ordered:
-        terms.append(RunRow.start_time.desc())
-    if "run_id" not in ordered:
-        terms.append(RunRow.run_id.asc())
-    return stmt.order_by(*terms)
 
 
 def _check_window(offset: int, limit: int) -> None:
@@ -316,38 +202,6 @@ def _check_window(offset: int, limit: int) -> None:
 
 def _stages(view_type: ViewType) -> list[str]:
     return [stage.value for stage in view_type.stages()]
-
-
-def run_search_statement(
-    *,
-    experiment_ids: Sequence[int],
-    filter_string: str | None,
-    view_type: ViewType,
-    order_by: Sequence[str],
-    offset: int,
-    limit: int,
-) -> Select[str]:
-    """The ``run_id`` s of one page of ``search_runs``, in order.
-
-    Args:
-        experiment_ids: Experiments to search; empty matches nothing.
-        filter_string: MLflow filter syntax (see ``plinth.tracking.search_filter``).
-        view_type: Which lifecycle stages to include.
-        order_by: MLflow ``order_by`` items (default ``start_time DESC``); ties break by run_id.
-        offset: Rows to skip (from :func:`decode_page_token`).
-        limit: Rows to return; pass ``max_results + 1`` to learn whether a next page exists.
-
-    Raises:
-        InvalidArgumentError: The filter or an order_by item is invalid, or offset/limit < 0.
-    """
-    _check_window(offset, limit)
-    conditions = [_run_condition(c) for c in parse_run_filter(filter_string)]
-    stmt = select(RunRow.run_id).where(
-        RunRow.experiment_id.in_(experiment_ids),
-        RunRow.lifecycle_stage.in_(_stages(view_type)),
-        *conditions,
-    )
-    return _run_order(stmt, parse_order_by(order_by)).offset(offset).limit(limit)
 
 
 # --- Experiments ---------------------------------------------------------------------------

@@ -6,10 +6,11 @@ import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,9 +24,7 @@ from plinth.entities import (
     Page,
     Param,
     Run,
-    RunData,
     RunInfo,
-    RunInputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -56,11 +55,12 @@ from plinth.store.sql.models import (
     RunRow,
     TagRow,
 )
+from plinth.store.sql.run_rows import chunks, load_runs, load_runs_by_id
+from plinth.store.sql.run_search import choose_driver, run_search_statement
 from plinth.store.sql.search import (
     decode_page_token,
     encode_page_token,
     experiment_search_statement,
-    run_search_statement,
 )
 from plinth.store.sql.session import SqlStoreBase
 
@@ -70,8 +70,6 @@ RUN_NAME_TAG = "mlflow.runName"
 _METRIC_TABLE = cast(Table, MetricRow.__table__)
 _PARAM_TABLE = cast(Table, ParamRow.__table__)
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
-# SQLite limits bound parameters per statement; chunk IN lists below it.
-_IN_CHUNK = 900
 
 
 class SqlTrackingStore(SqlStoreBase, TrackingStore):
@@ -294,12 +292,12 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
                 run_id,
                 {"experiment_id": experiment_id, "run_name": run_name},
             )
-            return self._load_runs(s, [run_id])[0]
+            return load_runs_by_id(s.connection(), [run_id])[0]
 
     def get_run(self, run_id: str) -> Run:
         v.validate_run_id(run_id)
-        with self._read() as s:
-            runs = self._load_runs(s, [run_id])
+        with self._read_connection() as connection:
+            runs = load_runs_by_id(connection, [run_id])
             if not runs:
                 raise RunNotFoundError(f"Run with id={run_id} not found")
             return runs[0]
@@ -498,19 +496,25 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
     ) -> Page[Run]:
         _check_max_results(max_results)
         offset = decode_page_token(page_token)
-        stmt = run_search_statement(
-            experiment_ids=[v.validate_experiment_id(e) for e in experiment_ids],
-            filter_string=filter_string,
-            view_type=view_type,
-            order_by=order_by,
-            offset=offset,
-            limit=max_results + 1,
-        )
-        with self._read() as s:
-            ids = list(s.scalars(stmt))
-            has_more = len(ids) > max_results
-            runs = self._load_runs(s, ids[:max_results])
-        token = encode_page_token(offset + max_results) if has_more else None
+        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        with self._read_connection() as connection:
+            driver = None
+            if self.dialect == "sqlite":  # PostgreSQL's planner makes this choice itself
+                driver = choose_driver(
+                    connection, experiment_ids=ids, filter_string=filter_string, view_type=view_type
+                )
+            search = run_search_statement(
+                experiment_ids=ids,
+                filter_string=filter_string,
+                view_type=view_type,
+                order_by=order_by,
+                offset=offset,
+                limit=max_results + 1,
+                driver=driver,
+            )
+            rows = connection.execute(search.statement, search.parameters).all()
+            runs = load_runs(connection, rows[:max_results])
+        token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return Page(runs, token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
@@ -606,47 +610,12 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             raise RunNotFoundError(f"Run with id={run_id} not found")
         return row
 
-    def _load_runs(self, s: Session, run_ids: Sequence[str]) -> list[Run]:
-        """Whole runs for these ids, in this order, with one query per child table."""
-        if not run_ids:
-            return []
-        rows = {r.run_id: r for r in _in_chunks(s, RunRow, "run_id", run_ids)}
-        # Child rows are read as plain tuples: building ORM objects for thousands of
-        # params and tags cost two thirds of a search's time.
-        params: dict[str, dict[str, str]] = defaultdict(dict)
-        for run_id, key, value in _tuples_in_chunks(s, ParamRow, run_ids):
-            params[run_id][key] = value
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        for run_id, key, value in _tuples_in_chunks(s, TagRow, run_ids):
-            tags[run_id][key] = value
-        metrics: dict[str, dict[str, float]] = defaultdict(dict)
-        for run_id, key, value, is_nan in _tuples_in_chunks(
-            s, LatestMetricRow, run_ids, extra=(LatestMetricRow.is_nan,)
-        ):
-            metrics[run_id][key] = math.nan if is_nan else value
-        inputs = self._load_inputs(s, run_ids)
-        return [
-            Run(
-                info=_run_info_from_row(rows[i]),
-                data=RunData(metrics=metrics[i], params=params[i], tags=tags[i]),
-                inputs=RunInputs(dataset_inputs=inputs.get(i, [])),
-            )
-            for i in run_ids
-            if i in rows
-        ]
-
-    def _load_inputs(self, s: Session, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
-        found: dict[str, list[DatasetInput]] = defaultdict(list)
-        for chunk in _chunks(run_ids):
-            stmt = (
-                select(RunInputRow.run_id, RunInputRow.tags_json, DatasetRow)
-                .join(DatasetRow, DatasetRow.dataset_id == RunInputRow.dataset_id)
-                .where(RunInputRow.run_id.in_(chunk))
-                .order_by(DatasetRow.name)
-            )
-            for run_id, tags_json, ds in s.execute(stmt).tuples():
-                found[run_id].append(_dataset_input(ds, tags_json))
-        return found
+    @contextmanager
+    def _read_connection(self) -> Iterator[Connection]:
+        """A read transaction on a Core connection: run pages are read as tuples, without
+        the ORM session's per-statement work."""
+        with self._translate_errors(), self.engine.connect() as connection:
+            yield connection
 
 
 # -- row -> entity converters and checks -----------------------------------------------------
@@ -683,20 +652,6 @@ def _comment_from_row(row: CommentRow) -> Comment:
         user_id=row.user_id,
         text=row.text,
         created_at=row.created_at,
-    )
-
-
-def _dataset_input(ds: DatasetRow, tags_json: str) -> DatasetInput:
-    return DatasetInput(
-        dataset=Dataset(
-            name=ds.name,
-            digest=ds.digest,
-            source_type=ds.source_type,
-            source=ds.source,
-            schema=ds.schema,
-            profile=ds.profile,
-        ),
-        tags=[RunTag(k, x) for k, x in json.loads(tags_json).items()],
     )
 
 
@@ -778,31 +733,11 @@ def _check_max_results(max_results: int, *, limit: int = SEARCH_MAX_RESULTS_LIMI
         )
 
 
-def _chunks(values: Sequence[object]) -> Iterable[list[object]]:
-    for i in range(0, len(values), _IN_CHUNK):
-        yield list(values[i : i + _IN_CHUNK])
-
-
 def _in_chunks(s: Session, model: type, column: str, values: Sequence[object]) -> list:  # type: ignore[type-arg]
     rows: list = []  # type: ignore[type-arg]
     col = getattr(model, column)
-    for chunk in _chunks(values):
+    for chunk in chunks(values):
         rows.extend(s.scalars(select(model).where(col.in_(chunk))))
-    return rows
-
-
-def _tuples_in_chunks(
-    s: Session,
-    model: type[ParamRow] | type[TagRow] | type[LatestMetricRow],
-    run_ids: Sequence[str],
-    *,
-    extra: tuple[Any, ...] = (),
-) -> list[tuple[Any, ...]]:
-    """``(run_id, key, value, *extra)`` rows of a child table for these runs."""
-    rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(run_ids):
-        stmt = select(model.run_id, model.key, model.value, *extra).where(model.run_id.in_(chunk))
-        rows.extend(tuple(r) for r in s.execute(stmt))
     return rows
 
 

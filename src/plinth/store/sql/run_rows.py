@@ -1,0 +1,141 @@
+"""Run rows -> entities: bulk loaders (one query per child table per page) and converters.
+
+Everything is read as Core tuples through prebuilt statements whose run ids are one expanding
+bind parameter: building ORM objects for a page's thousands of params and tags, and building
+a fresh statement per call, cost more than the queries themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Connection, Select, Table, bindparam, select
+
+from plinth.entities import (
+    Dataset,
+    DatasetInput,
+    LifecycleStage,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+)
+from plinth.store.sql.models import (
+    DatasetRow,
+    LatestMetricRow,
+    ParamRow,
+    RunInputRow,
+    TagRow,
+)
+from plinth.store.sql.run_search import RUN_INFO_COLUMNS
+
+IN_CHUNK = 900
+"""Values per ``IN`` list: SQLite limits bound parameters per statement."""
+
+_PARAMS = cast(Table, ParamRow.__table__)
+_TAGS = cast(Table, TagRow.__table__)
+_LATEST = cast(Table, LatestMetricRow.__table__)
+_INPUTS = cast(Table, RunInputRow.__table__)
+_DATASETS = cast(Table, DatasetRow.__table__)
+
+
+def _of_runs(*columns: Any) -> Select[Any]:
+    """``columns`` of the rows whose ``run_id`` (the first column) is in ``:run_ids``."""
+    return select(*columns).where(columns[0].in_(bindparam("run_ids", expanding=True)))
+
+
+_RUN_INFOS = _of_runs(*RUN_INFO_COLUMNS)
+_PARAM_ROWS = _of_runs(_PARAMS.c.run_id, _PARAMS.c.key, _PARAMS.c.value)
+_TAG_ROWS = _of_runs(_TAGS.c.run_id, _TAGS.c.key, _TAGS.c.value)
+_METRIC_ROWS = _of_runs(_LATEST.c.run_id, _LATEST.c.key, _LATEST.c.value, _LATEST.c.is_nan)
+_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+_INPUT_ROWS = (
+    _of_runs(_INPUTS.c.run_id, _INPUTS.c.tags_json, *(_DATASETS.c[f] for f in _DATASET_FIELDS))
+    .join_from(_INPUTS, _DATASETS, _DATASETS.c.dataset_id == _INPUTS.c.dataset_id)
+    .order_by(_DATASETS.c.name)
+)
+
+
+def chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    """``values`` in lists of at most :data:`IN_CHUNK`."""
+    for i in range(0, len(values), IN_CHUNK):
+        yield list(values[i : i + IN_CHUNK])
+
+
+def _rows(
+    connection: Connection, statement: Select[Any], run_ids: Sequence[str]
+) -> Iterator[Sequence[Any]]:
+    for chunk in chunks(run_ids):
+        yield from connection.execute(statement, {"run_ids": chunk}).all()
+
+
+def load_runs_by_id(connection: Connection, run_ids: Sequence[str]) -> list[Run]:
+    """Whole runs for these ids, in this order; ids without a run are left out."""
+    infos = {row[0]: row for row in _rows(connection, _RUN_INFOS, run_ids)}
+    return load_runs(connection, [infos[i] for i in run_ids if i in infos])
+
+
+def load_runs(connection: Connection, infos: Sequence[Sequence[Any]]) -> list[Run]:
+    """Whole runs for these :data:`RUN_INFO_COLUMNS` rows, in their order."""
+    run_ids = [row[0] for row in infos]
+    params: dict[str, dict[str, str]] = defaultdict(dict)
+    for run_id, key, value in _rows(connection, _PARAM_ROWS, run_ids):
+        params[run_id][key] = value
+    tags: dict[str, dict[str, str]] = defaultdict(dict)
+    for run_id, key, value in _rows(connection, _TAG_ROWS, run_ids):
+        tags[run_id][key] = value
+    metrics: dict[str, dict[str, float]] = defaultdict(dict)
+    for run_id, key, value, is_nan in _rows(connection, _METRIC_ROWS, run_ids):
+        metrics[run_id][key] = math.nan if is_nan else value
+    inputs = _load_inputs(connection, run_ids)
+    return [
+        Run(
+            info=_run_info(row),
+            data=RunData(metrics=metrics[row[0]], params=params[row[0]], tags=tags[row[0]]),
+            inputs=RunInputs(dataset_inputs=inputs.get(row[0], [])),
+        )
+        for row in infos
+    ]
+
+
+def _load_inputs(connection: Connection, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
+    found: dict[str, list[DatasetInput]] = defaultdict(list)
+    for run_id, tags_json, name, digest, source_type, source, schema, profile in _rows(
+        connection, _INPUT_ROWS, run_ids
+    ):
+        dataset = Dataset(
+            name=name,
+            digest=digest,
+            source_type=source_type,
+            source=source,
+            schema=schema,
+            profile=profile,
+        )
+        tags = [RunTag(k, x) for k, x in json.loads(tags_json).items()]
+        found[run_id].append(DatasetInput(dataset=dataset, tags=tags))
+    return found
+
+
+_STATUSES = {status.value: status for status in RunStatus}
+_STAGES = {stage.value: stage for stage in LifecycleStage}
+
+
+def _run_info(row: Sequence[Any]) -> RunInfo:
+    run_id, experiment_id, run_name, user_id, status, start, end, artifact_uri, stage = row
+    return RunInfo(
+        run_id=run_id,
+        experiment_id=str(experiment_id),
+        run_name=run_name,
+        user_id=user_id,
+        status=_STATUSES[status],
+        start_time=start,
+        end_time=end,
+        artifact_uri=artifact_uri,
+        lifecycle_stage=_STAGES[stage],
+    )
