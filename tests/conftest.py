@@ -1,7 +1,8 @@
 """Shared fixtures: fresh SQLite and PostgreSQL stores, settings, a live server, and
 ``tracking``, which points the fluent SDK at an embedded store or at a live server.
 
-PostgreSQL tests skip with a reason on a laptop without it, and fail under ``CI=true``.
+PostgreSQL and Redis tests skip with a reason on a laptop without them, and fail under
+``CI=true``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
 from plinth.config import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from plinth.server.serving import ServingOptions
 
 POSTGRES_URI = os.environ.get(
     "PLINTH_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -62,6 +69,37 @@ def postgres_uri() -> Iterator[str]:
     admin.dispose()
 
 
+REDIS_URL = os.environ.get("PLINTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_answers() -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(REDIS_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 1):
+            return True
+    except OSError:
+        return False
+
+
+def require_redis() -> None:
+    """Skip (or, in CI, fail) when Redis does not answer."""
+    if _redis_answers():
+        return
+    message = f"Redis does not answer at {REDIS_URL} (set PLINTH_TEST_REDIS_URL)"
+    if IN_CI:
+        pytest.fail(f"{message}; CI must run the Redis tests")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis; tests share its database, so each names its keys with a uuid."""
+    require_redis()
+    return REDIS_URL
+
+
 @pytest.fixture
 def sqlite_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'plinth.db'}"
@@ -88,16 +126,30 @@ class LiveServer:
 
 
 @contextmanager
-def serve(settings: Settings, *, auth: bool = True) -> Iterator[LiveServer]:
-    """Run a real ``plinth server`` (uvicorn in a thread) over ``settings`` until exit."""
-    import uvicorn
+def serve(
+    settings: Settings, *, auth: bool = True, serving: ServingOptions | None = None
+) -> Iterator[LiveServer]:
+    """Run a real ``plinth server`` (uvicorn in a thread) over ``settings`` until exit.
 
+    Without ``serving`` the app's lifespan (the inference data plane) does not run, which
+    keeps the many API tests light; with it, endpoints are served with those options."""
     from plinth.server.app import create_app
 
-    app = create_app(settings, auth=auth)
+    app = create_app(settings, auth=auth, serving=serving)
+    with serve_app(app, lifespan="on" if serving else "off"):
+        token = settings.admin_token_path.read_text().strip() if auth else ""
+        yield LiveServer(url=app.state.url, admin_token=token, settings=settings)
+
+
+@contextmanager
+def serve_app(app: FastAPI, *, lifespan: Literal["on", "off"] = "on") -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread on a free port; yields its URL (also set as
+    ``app.state.url``)."""
+    import uvicorn
+
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -106,9 +158,9 @@ def serve(settings: Settings, *, auth: bool = True) -> Iterator[LiveServer]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start within 10 s")
         time.sleep(0.01)
-    token = settings.admin_token_path.read_text().strip() if auth else ""
+    app.state.url = f"http://127.0.0.1:{port}"
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", admin_token=token, settings=settings)
+        yield app.state.url
     finally:
         server.should_exit = True
         thread.join(timeout=10)

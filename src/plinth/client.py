@@ -76,6 +76,11 @@ class Client:
         )
 
     @property
+    def artifact_store(self) -> ArtifactStore:
+        """The store behind ``mlflow-artifacts:`` URIs (and the serving prediction log)."""
+        return self._artifacts
+
+    @property
     def tracking_uri(self) -> str:
         return self.settings.store_uri
 

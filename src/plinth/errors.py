@@ -6,6 +6,7 @@ store maps back to the same class, so callers see the same types embedded and re
 
     PlinthError
     ├── InvalidArgumentError          INVALID_PARAMETER_VALUE   400
+    │   └── UnsupportedMediaTypeError UNSUPPORTED_MEDIA_TYPE    415
     ├── UnauthenticatedError          UNAUTHENTICATED           401
     ├── PermissionDeniedError         PERMISSION_DENIED         403
     ├── NotFoundError                 RESOURCE_DOES_NOT_EXIST   404
@@ -15,7 +16,8 @@ store maps back to the same class, so callers see the same types embedded and re
     └── BackendUnavailableError       TEMPORARILY_UNAVAILABLE   503
 
 The codes are MLflow's (``databricks.ErrorCode`` in mlflow's protos) so the official
-``mlflow`` client understands them unchanged.
+``mlflow`` client understands them unchanged; the one exception is UNSUPPORTED_MEDIA_TYPE,
+which only the scoring endpoints raise (MLflow's scoring server answers 415 without a code).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class ErrorCode(StrEnum):
     INVALID_STATE = "INVALID_STATE"
     REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
     TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class PlinthError(Exception):
@@ -55,6 +58,13 @@ class InvalidArgumentError(PlinthError):
     """A caller passed a value that can never be valid; the message names the field."""
 
     code = ErrorCode.INVALID_PARAMETER_VALUE
+
+
+class UnsupportedMediaTypeError(InvalidArgumentError):
+    """A request body in a content type the endpoint does not read; the message lists the
+    accepted ones."""
+
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class UnauthenticatedError(PlinthError):
@@ -123,6 +133,7 @@ ERROR_CLASS_FOR_CODE: dict[str, type[PlinthError]] = {
     ErrorCode.INVALID_STATE: ConflictError,
     ErrorCode.REQUEST_LIMIT_EXCEEDED: PayloadTooLargeError,
     ErrorCode.TEMPORARILY_UNAVAILABLE: BackendUnavailableError,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaTypeError,
 }
 """Closed table used by the REST store to rebuild errors from a server's ``error_code``."""
 

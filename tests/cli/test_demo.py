@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import serve
+from tests.serving.conftest import FAST
 from typer.testing import Result
 
 from plinth.client import Client
@@ -83,7 +85,8 @@ def test_a_second_demo_is_rejected_by_the_gate(cli: Cli, client: Client) -> None
     assert result.exit_code == 0, result.output
     assert "Rejected by local" in result.stdout
     assert "Production stays version 1" in result.stdout
-    assert client.get_model_version("churn", 2).current_stage is Stage.NONE
+    # The first demo registered 1 (best) and 2 (its canary); the second's best is 3.
+    assert client.get_model_version("churn", 3).current_stage is Stage.NONE
 
 
 def test_runs_dir_keeps_the_demo_out_of_plinth_home(cli: Cli, home: Path, tmp_path: Path) -> None:
@@ -122,7 +125,14 @@ def test_demo_logs_to_a_server_when_plinth_uri_names_one(
     assert server.get_model_version("churn", 1).current_stage is Stage.NONE
 
 
-def test_demo_on_a_server_approves_with_a_second_users_token(cli: Cli, live_server: Any) -> None:
+def test_demo_on_a_server_approves_with_a_second_users_token(cli: Cli, tmp_path: Path) -> None:
+    with serve(Settings(home=tmp_path / "server-home"), serving=FAST) as live_server:
+        _approve_on_a_server(cli, live_server)
+
+
+def _approve_on_a_server(cli: Cli, live_server: Any) -> None:
+    """The server serves endpoints (its data plane runs), so the demo's serving part runs
+    against it too."""
     server = Client(live_server.settings)
     server.create_user("carol", Role.APPROVER)
     _token, carol = server.create_token("carol")
@@ -139,6 +149,8 @@ def test_demo_on_a_server_approves_with_a_second_users_token(cli: Cli, live_serv
     assert "embedded mode" not in result.stdout
     assert "Scored with models:/churn/Production (version 1)" in result.stdout
     assert server.get_model_version("churn", 1).current_stage is Stage.PRODUCTION
+    assert "rolled back by the demo" in result.stdout
+    assert server.stores.serving.get_endpoint("churn").routes[0].model_version == "churn/1"
 
 
 def test_demo_with_a_bad_token_exits_5(cli: Cli, live_server: Any) -> None:

@@ -150,6 +150,20 @@ class FsspecArtifactStore(ArtifactStore):
             raise NotFoundError(f"artifact {path!r} is a directory, not a file")
         return int(info["size"])
 
+    @property
+    def filesystem(self) -> AbstractFileSystem:
+        """The fsspec filesystem under the store, for readers that scan many files at once
+        (pyarrow datasets, DuckDB). Read only: writes go through the store's atomic methods."""
+        return self._fs
+
+    def full_path(self, path: str) -> str:
+        """The filesystem's own name for the relative ``path`` (``bucket/prefix/path`` on S3).
+
+        Raises:
+            InvalidArgumentError: ``path`` is not a safe relative path.
+        """
+        return self._full(normalize_path(path))
+
     def _full(self, rel: str) -> str:
         return f"{self._base}/{rel}" if rel else self._base
 

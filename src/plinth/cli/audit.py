@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import typer
 from rich.table import Table
@@ -19,10 +18,7 @@ from plinth.cli.output import (
     print_table,
 )
 from plinth.entities import AuditEvent
-from plinth.errors import InvalidArgumentError
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+from plinth.entities.common import parse_moment
 
 
 def audit(
@@ -44,25 +40,8 @@ def audit(
 
 
 def parse_since(value: str, *, now: datetime) -> int:
-    """``--since`` as epoch milliseconds: a duration before ``now`` or an ISO-8601 time.
-
-    Raises:
-        InvalidArgumentError: neither form; the message names the flag.
-    """
-    duration = _DURATION.match(value)
-    if duration:
-        seconds = int(duration.group(1)) * _UNIT_SECONDS[duration.group(2).lower()]
-        return int((now - timedelta(seconds=seconds)).timestamp() * 1000)
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidArgumentError(
-            f"--since {value!r} is neither a duration (30m, 1h, 2d, 1w) nor an ISO-8601 time "
-            "(2024-05-01 or 2024-05-01T12:00:00+00:00)."
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=now.tzinfo)
-    return int(moment.timestamp() * 1000)
+    """``--since`` as epoch milliseconds: a duration before ``now`` or an ISO-8601 time."""
+    return parse_moment(value, now=now)
 
 
 def audit_table(events: Sequence[AuditEvent]) -> Table:

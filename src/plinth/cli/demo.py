@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from plinth.cli import state_of
+from plinth.cli.demo_tour import print_tour
 from plinth.cli.models import checks_table, history_table
 from plinth.cli.output import fmt, make_table, stdout
 from plinth.config import Settings
@@ -45,6 +46,7 @@ from plinth.demo.lifecycle import (
     approver_client,
     run_lifecycle,
 )
+from plinth.demo.serving_tour import run_tour
 from plinth.entities.registry import PromotionStatus
 from plinth.lineage.render import render_lineage
 from plinth.tracking.fluent import set_tracking_uri
@@ -70,7 +72,8 @@ def demo(
     ),
 ) -> None:
     """Train a small model grid on synthetic churn data, tracking every run; register the
-    best model, promote it to Production through an approved request, and score with it."""
+    best model, promote it to Production through an approved request, and score with it;
+    serve it on an endpoint, canary the runner-up under traffic, and score a file in batch."""
     settings = demo_settings(state_of(ctx).settings, runs_dir)
     set_tracking_uri(settings=settings)
     points = default_grid(quick=quick)
@@ -81,8 +84,19 @@ def demo(
     env_prefix = "" if runs_dir is None else f"PLINTH_HOME={shlex.quote(str(settings.home))} "
     print_report(console, result)
     sample = make_dataset(customers).validation
-    lifecycle = run_lifecycle(result, sample, approver=approver_client(settings, approver_token))
+    approver = approver_client(settings, approver_token)
+    lifecycle = run_lifecycle(result, sample, approver=approver)
     print_lifecycle(console, lifecycle, env_prefix=env_prefix)
+    if lifecycle.production is not None and approver is not None and len(result.ranked) > 1:
+        console.print("\nServing the Production model and running a canary ...")
+        tour = run_tour(
+            result,
+            lifecycle.production,
+            sample,
+            approver=approver,
+            workdir=settings.home / "demo-batch",
+        )
+        print_tour(console, tour)
     print_next(console, result, lifecycle, env_prefix=env_prefix)
 
 

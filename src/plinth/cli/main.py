@@ -20,7 +20,21 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from plinth import __version__
-from plinth.cli import CliState, audit, demo, experiments, models, runs, server, tokens, users
+from plinth.cli import (
+    CliState,
+    audit,
+    batch,
+    consume,
+    demo,
+    endpoints,
+    experiments,
+    models,
+    runs,
+    serve,
+    server,
+    tokens,
+    users,
+)
 from plinth.cli.output import stderr
 from plinth.config import Settings
 from plinth.errors import (
@@ -78,9 +92,13 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(batch.app, name="batch")
 app.command("audit")(audit.audit)
 app.command("server")(server.serve)
+app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("consume")(consume.consume)
 
 
 def _print_version(value: bool) -> None:

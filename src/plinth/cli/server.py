@@ -60,6 +60,10 @@ def run_uvicorn(
     # The edge where settings travel through the environment: uvicorn's workers are
     # separate processes that build their app from an import string.
     os.environ.update(worker_environment(settings, auth=auth))
+    # Each worker counts its own requests; Prometheus sees their sum through files here.
+    from plinth.serving.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir())
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
 
 

@@ -95,6 +95,17 @@ class LoadedModel:
         result: Predictions = self._predict(self._plan(data))
         return result
 
+    def prepare(self, data: ModelInput) -> object:
+        """Check and convert ``data`` to what the model takes, without predicting; raises
+        like ``predict``. Servers prepare each request alone, then predict many at once
+        with ``predict_prepared``, so one bad request cannot fail its batch."""
+        return self._plan(data)
+
+    def predict_prepared(self, data: object) -> Predictions:
+        """Predict input that ``prepare`` returned (or a concatenation of such inputs)."""
+        result: Predictions = self._predict(data)
+        return result
+
     @property
     def raw_model(self) -> object:
         """The library's model object (estimator, Booster, InferenceSession, PythonModel)."""

@@ -16,6 +16,8 @@ from plinth.registry.package_inspector import ArtifactPackageInspector
 from plinth.server import routers
 from plinth.server.auth import Authenticator
 from plinth.server.errors import install_error_handlers
+from plinth.server.routers import inference
+from plinth.server.serving import ServingOptions, serving_lifespan
 from plinth.store.factory import Stores, open_sql_stores
 
 log = logging.getLogger("plinth.server")
@@ -27,6 +29,7 @@ def create_app(
     stores: Stores | None = None,
     artifact_store: ArtifactStore | None = None,
     auth: bool = True,
+    serving: ServingOptions | None = None,
 ) -> FastAPI:
     """Build the server app.
 
@@ -36,6 +39,8 @@ def create_app(
         stores: Stores to serve (tests inject them); default: SQL stores on ``settings``.
         artifact_store: Artifact store behind the proxied artifact API.
         auth: Enforce tokens and roles; ``False`` serves everyone as user ``local`` (admin).
+        serving: How endpoints are served (the data plane and the canary controller run for
+            the app's lifetime); default ``ServingOptions()``.
     """
     if stores is None:
         stores = open_sql_stores(settings.store_uri, protected_aliases=settings.protected_aliases)
@@ -47,7 +52,16 @@ def create_app(
     app = FastAPI(
         title="Plinth",
         version=__version__,
-        description="Plinth's API; MLflow's tracking REST API is served under /api/2.0/mlflow.",
+        description=(
+            "Plinth's API; MLflow's tracking REST API is served under /api/2.0/mlflow, "
+            "inference under /v2 (Open Inference Protocol) and /endpoints/{name}/invocations."
+        ),
+        lifespan=serving_lifespan(
+            settings=settings,
+            stores=stores,
+            artifact_store=artifact_store,
+            options=serving or ServingOptions(),
+        ),
     )
     app.state.settings = settings
     app.state.stores = stores
@@ -56,6 +70,7 @@ def create_app(
     install_error_handlers(app)
     for router in routers.ALL:
         app.include_router(router)
+    app.include_router(inference.router)
     return app
 
 

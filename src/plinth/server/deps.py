@@ -13,6 +13,7 @@ from plinth.artifacts import ArtifactStore
 from plinth.entities import User
 from plinth.server.auth import current_user
 from plinth.store.base import AuthStore, RegistryStore, TrackingStore
+from plinth.store.base.serving import ServingStore
 from plinth.store.factory import Stores
 
 
@@ -36,3 +37,7 @@ async def get_registry_store(stores: Stores = Depends(get_stores)) -> RegistrySt
 async def get_artifact_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.artifact_store
     return store
+
+
+async def get_serving_store(stores: Stores = Depends(get_stores)) -> ServingStore:
+    return stores.serving

@@ -30,6 +30,7 @@ HTTP_STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_STATE: 400,
     ErrorCode.REQUEST_LIMIT_EXCEEDED: 413,
     ErrorCode.TEMPORARILY_UNAVAILABLE: 503,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
 }
 """MLflow answers RESOURCE_ALREADY_EXISTS and INVALID_STATE with 400, so we do too: its
 client decides retries and error types from the status as well as the code."""
@@ -43,6 +44,11 @@ _STATUS_TO_CODE = {
     413: ErrorCode.REQUEST_LIMIT_EXCEEDED,
     415: ErrorCode.BAD_REQUEST,
 }
+
+
+def status_for(exc: PlinthError) -> int:
+    """The HTTP status of an error's family."""
+    return HTTP_STATUS_FOR_CODE.get(exc.code, 500)
 
 
 def error_response(code: ErrorCode, message: str, status: int | None = None) -> JSONResponse:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from plinth.config import Settings
 from plinth.entities.registry import DEFAULT_PROTECTED_ALIASES, PackageInspector
 from plinth.store.base import AuthStore, RegistryStore, TrackingStore
+from plinth.store.base.serving import ServingStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,6 +18,7 @@ class Stores:
     tracking: TrackingStore
     auth: AuthStore
     registry: RegistryStore
+    serving: ServingStore
 
     def with_actor(self, actor: str) -> Stores:
         """The same stores attributing mutations to ``actor``."""
@@ -24,6 +26,7 @@ class Stores:
             tracking=self.tracking.with_actor(actor),
             auth=self.auth.with_actor(actor),
             registry=self.registry.with_actor(actor),
+            serving=self.serving.with_actor(actor),
         )
 
 
@@ -43,13 +46,19 @@ def open_sql_stores(
     """
     from plinth.store.sql import SqlAuthStore, SqlTrackingStore, create_sql_engine, upgrade
     from plinth.store.sql.registry import SqlRegistryStore
+    from plinth.store.sql.serving import SqlServingStore
 
     engine = create_sql_engine(uri)
     upgrade(engine)
     registry = SqlRegistryStore(
         engine, protected_aliases=protected_aliases, package_inspector=package_inspector
     )
-    return Stores(tracking=SqlTrackingStore(engine), auth=SqlAuthStore(engine), registry=registry)
+    return Stores(
+        tracking=SqlTrackingStore(engine),
+        auth=SqlAuthStore(engine),
+        registry=registry,
+        serving=SqlServingStore(engine, registry=registry),
+    )
 
 
 def open_stores(settings: Settings, *, package_inspector: PackageInspector | None = None) -> Stores:

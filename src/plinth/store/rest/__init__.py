@@ -8,6 +8,7 @@ from plinth.store.factory import Stores
 from plinth.store.rest.auth import RestAuthStore
 from plinth.store.rest.client import RetryPolicy, new_http_client
 from plinth.store.rest.registry import RestRegistryStore
+from plinth.store.rest.serving import RestServingStore
 from plinth.store.rest.tracking import RestTrackingStore
 
 
@@ -17,6 +18,7 @@ def rest_stores(http: httpx.Client, *, retry: RetryPolicy | None = None) -> Stor
         tracking=RestTrackingStore(http, retry=retry),
         auth=RestAuthStore(http, retry=retry),
         registry=RestRegistryStore(http, retry=retry),
+        serving=RestServingStore(http, retry=retry),
     )
 
 
@@ -28,6 +30,7 @@ def open_rest_stores(uri: str, *, token: str | None) -> Stores:
 __all__ = [
     "RestAuthStore",
     "RestRegistryStore",
+    "RestServingStore",
     "RestTrackingStore",
     "RetryPolicy",
     "open_rest_stores",

@@ -109,6 +109,12 @@ class RestClient:
         _raise_for_error(response)
         return orjson.loads(response.content) if response.content else None
 
+    def call_bytes(self, method: str, path: str, *, params: Query = None) -> bytes:
+        """Send one request and return its raw body (binary downloads)."""
+        response = self._send(method, path, None, params)
+        _raise_for_error(response)
+        return response.content
+
     def find(self, path: str, *, params: Query = None) -> Any:
         """GET that answers ``None`` instead of raising when the object does not exist."""
         response = self._send("GET", path, None, params)

@@ -1,0 +1,379 @@
+"""The inference data plane: endpoints as the store describes them, models loaded, requests
+routed, scored, measured and logged.
+
+One ``DataPlane`` per serving process. It polls the store for route changes (every
+``refresh_s``), loads the models a new revision needs *before* switching to it, and swaps the
+route table in one assignment, so a change never drops or fails a request. Every scored
+request is counted in the Prometheus metrics, in the route stats the canary controller and
+the SLOs judge (reported to the store every ``stats_flush_s``) and in the prediction log;
+shadows score a copy of the request off the response path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from plinth.client import Client
+from plinth.entities import now_ms
+from plinth.entities.serving import Endpoint, Route, RouteRole
+from plinth.errors import InvalidArgumentError, NotFoundError, PlinthError
+from plinth.models.loader import LoadedModel
+from plinth.serving.batcher import BatchingConfig
+from plinth.serving.merge import merge_rows, take_rows
+from plinth.serving.metrics import ServingMetrics
+from plinth.serving.model_pool import ModelKey, ModelPool, ServedModel
+from plinth.serving.prediction_log import PredictionLogWriter, PredictionRecord
+from plinth.serving.router import RouteTable
+from plinth.serving.stats_recorder import StatsRecorder
+
+log = logging.getLogger("plinth.serving")
+
+
+class ModelError(PlinthError):
+    """The model raised while predicting; ``error_id`` ties the response to the server log."""
+
+    def __init__(self, message: str, *, error_id: str) -> None:
+        super().__init__(message, details={"error_id": error_id})
+        self.error_id = error_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataPlaneConfig:
+    """Args:
+    endpoints: Serve only these endpoints (None: all).
+    refresh_s: How often the store is polled for route changes.
+    stats_flush_s: How often route stats are reported to the store.
+    batching: Micro-batching settings.
+    max_shadow_in_flight: Shadow scores allowed to queue; beyond, copies are skipped
+        (and counted) rather than let shadows slow the process down.
+    """
+
+    endpoints: tuple[str, ...] | None = None
+    refresh_s: float = 2.0
+    stats_flush_s: float = 5.0
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    max_shadow_in_flight: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEndpoint:
+    """One endpoint revision with its route table and the models of its routes."""
+
+    endpoint: Endpoint
+    table: RouteTable
+    models: dict[ModelKey, ServedModel]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """A scored request: the predictions in request order and the routes that made them."""
+
+    predictions: Any
+    routes: tuple[Route, ...]
+    model: LoadedModel
+
+    @property
+    def model_version(self) -> str:
+        return ",".join(dict.fromkeys(r.model_version for r in self.routes))
+
+    @property
+    def version(self) -> str:
+        return ",".join(dict.fromkeys(r.version for r in self.routes))
+
+    @property
+    def variant(self) -> str | None:
+        labels = [r.variant for r in self.routes if r.role is RouteRole.VARIANT and r.variant]
+        return ",".join(dict.fromkeys(labels)) or None
+
+
+class DataPlane:
+    """Args:
+    client: The store (embedded or a server) the endpoints and models come from.
+    prediction_log: Where every scored request is logged (None: not logged).
+    metrics: The process's Prometheus metrics.
+    config: Polling, batching and shadow settings.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        prediction_log: PredictionLogWriter | None,
+        metrics: ServingMetrics,
+        config: DataPlaneConfig = DataPlaneConfig(),
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.metrics = metrics
+        self.prediction_log = prediction_log
+        self.stats = StatsRecorder()
+        self.pool = ModelPool(client, batching=config.batching, on_batch=self._count_batch)
+        self._live: dict[str, LiveEndpoint] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._shadow_slots = asyncio.Semaphore(config.max_shadow_in_flight)
+        self.shadows_skipped = 0
+        self.ready = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load every served endpoint, then keep polling and reporting in the background."""
+        if self.prediction_log is not None:
+            self.prediction_log.start()
+            self.metrics.set_lag_source(self.prediction_log.lag_seconds)
+        with contextlib.suppress(PlinthError):
+            await self.refresh()
+        self._tasks = [
+            asyncio.create_task(self._every(self.config.refresh_s, self.refresh)),
+            asyncio.create_task(self._every(self.config.stats_flush_s, self.report_stats)),
+        ]
+
+    async def stop(self) -> None:
+        """Stop polling, report the last stats, flush the prediction log."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(PlinthError):
+            await self.report_stats()
+        await self.pool.close()
+        if self.prediction_log is not None:
+            await asyncio.to_thread(self.prediction_log.close)
+
+    async def _every(self, seconds: float, job: Any) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:  # a background job must outlive a bad round
+                log.exception("Serving background job %s failed", getattr(job, "__name__", job))
+
+    async def refresh(self) -> None:
+        """Apply the store's current endpoints: new revisions go live once loaded."""
+        endpoints = await asyncio.to_thread(self.client.stores.serving.list_endpoints)
+        wanted = self.config.endpoints
+        served = {e.name: e for e in endpoints if wanted is None or e.name in wanted}
+        for name, endpoint in served.items():
+            current = self._live.get(name)
+            if current is None or current.endpoint.revision != endpoint.revision:
+                await self._go_live(endpoint)
+        for name in [n for n in self._live if n not in served]:
+            del self._live[name]
+        await self.pool.retain({k for live in self._live.values() for k in live.models})
+        self.ready = True
+
+    async def _go_live(self, endpoint: Endpoint) -> None:
+        keys = [(r.model_name, r.version) for r in endpoint.routes]
+        try:
+            await self.pool.ensure(keys)
+        except PlinthError:
+            log.exception("Endpoint %s revision %s cannot load", endpoint.name, endpoint.revision)
+            return
+        models = {key: served for key in keys if (served := self.pool.get(key)) is not None}
+        self._live[endpoint.name] = LiveEndpoint(endpoint, RouteTable.of(endpoint), models)
+        log.info("Endpoint %s now at revision %s", endpoint.name, endpoint.revision)
+
+    async def report_stats(self) -> None:
+        stats = self.stats.snapshot(now_ms=now_ms())
+        if not stats:
+            return
+        try:
+            await asyncio.to_thread(self.client.stores.serving.record_route_stats, stats)
+        except PlinthError:
+            self.stats.requeue(stats)
+            raise
+
+    # -- reading ---------------------------------------------------------------------------
+    def live(self, name: str) -> LiveEndpoint:
+        live = self._live.get(name)
+        if live is None:
+            raise NotFoundError(f"Endpoint {name!r} is not served here (see /v2/models).")
+        return live
+
+    def endpoints(self) -> list[Endpoint]:
+        return [live.endpoint for live in self._live.values()]
+
+    def primary_model(self, name: str, version: str | None = None) -> tuple[Route, LoadedModel]:
+        """The model answering for ``name`` (its heaviest live route, or ``version``)."""
+        live = self.live(name)
+        route = self._pinned(live, version) if version else _heaviest(live.endpoint)
+        return route, live.models[(route.model_name, route.version)].model
+
+    # -- scoring ---------------------------------------------------------------------------
+    async def infer(
+        self, name: str, data: Any, *, request_id: str, version: str | None = None
+    ) -> Answer:
+        """Score ``data`` (a DataFrame or an ndarray) on the endpoint's routes.
+
+        Raises:
+            NotFoundError: unknown endpoint, or a pinned version it does not route to.
+            InvalidArgumentError: the input does not fit the model's signature.
+            ModelError: the model raised (500 with its error id).
+        """
+        started, arrived = time.perf_counter(), now_ms()
+        live = self.live(name)
+        groups = self._assign(live, data, request_id, version)
+        results = []
+        for route, rows in groups:
+            part = data if rows is None else take_rows(data, rows)
+            served = live.models[(route.model_name, route.version)]
+            predictions = await self._score(live, route, served, part, request_id, started, arrived)
+            results.append((rows, predictions))
+            self._shadow(live, part, request_id)
+        predictions = results[0][1] if len(results) == 1 else merge_rows(results, len(data))
+        routes = tuple(route for route, _ in groups)
+        return Answer(
+            predictions=predictions,
+            routes=routes,
+            model=live.models[(routes[0].model_name, routes[0].version)].model,
+        )
+
+    def _assign(
+        self, live: LiveEndpoint, data: Any, request_id: str, version: str | None
+    ) -> list[tuple[Route, list[int] | None]]:
+        if version is not None:
+            return [(self._pinned(live, version), None)]
+        sticky = live.endpoint.sticky_key
+        if sticky and isinstance(data, pd.DataFrame) and sticky in data.columns:
+            keys = data[sticky].astype(str).tolist()
+            groups = live.table.assign(keys)
+            if len(groups) == 1:
+                return [(next(iter(groups)), None)]
+            return [(route, rows) for route, rows in groups.items()]
+        return [(live.table.route_for(request_id), None)]
+
+    @staticmethod
+    def _pinned(live: LiveEndpoint, version: str) -> Route:
+        route = live.endpoint.route_for_version(version)
+        if route is None or not route.is_live:
+            raise NotFoundError(
+                f"Endpoint {live.endpoint.name!r} does not route live traffic to version "
+                f"{version}; it serves "
+                f"{', '.join(r.model_version for r in live.endpoint.live_routes)}."
+            )
+        return route
+
+    async def _score(
+        self,
+        live: LiveEndpoint,
+        route: Route,
+        served: ServedModel,
+        data: Any,
+        request_id: str,
+        started: float,
+        arrived: int,
+    ) -> Any:
+        name = live.endpoint.name
+        status, outputs, error = "ok", None, None
+        try:
+            prepared = served.model.prepare(_signature_columns(served.model, data))
+            outputs = await served.batcher.predict(prepared)
+        except InvalidArgumentError as exc:
+            status, error = "invalid", exc.message
+            raise
+        except Exception as exc:
+            status = "error"
+            error_id = uuid.uuid4().hex[:12]
+            error = f"{type(exc).__name__}: {exc} (error id {error_id})"
+            log.exception(
+                "Model %s raised on request %s [%s]", route.model_version, request_id, error_id
+            )
+            self.metrics.count_model_error(name, route.model_version, route.label)
+            raise ModelError(
+                f"The model {route.model_version} failed on this request (error id {error_id}).",
+                error_id=error_id,
+            ) from exc
+        finally:
+            self._record(name, route, data, outputs, status, error, request_id, started, arrived)
+        return outputs
+
+    def _record(
+        self,
+        endpoint: str,
+        route: Route,
+        data: Any,
+        outputs: Any,
+        status: str,
+        error: str | None,
+        request_id: str,
+        started: float,
+        arrived: int,
+    ) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.metrics.observe(
+            endpoint,
+            route.model_version,
+            route.label,
+            status,  # type: ignore[arg-type]
+            latency_ms / 1000,
+        )
+        self.stats.observe(endpoint, route, status=status, latency_ms=latency_ms, now_ms=arrived)
+        if self.prediction_log is not None:
+            self.prediction_log.log(
+                PredictionRecord(
+                    request_id=request_id,
+                    endpoint=endpoint,
+                    model_name=route.model_name,
+                    model_version=route.version,
+                    route=route.label,
+                    timestamp_ms=arrived,
+                    inputs=data,
+                    outputs=outputs,
+                    latency_ms=latency_ms,
+                    status=status,
+                    error=error,
+                    rows=len(data),
+                )
+            )
+
+    # -- shadows ---------------------------------------------------------------------------
+    def _shadow(self, live: LiveEndpoint, data: Any, request_id: str) -> None:
+        for route in live.endpoint.shadows:
+            if self._shadow_slots.locked():
+                self.shadows_skipped += 1
+                continue
+            served = live.models[(route.model_name, route.version)]
+            asyncio.get_running_loop().create_task(
+                self._score_shadow(live, route, served, data, request_id)
+            )
+
+    async def _score_shadow(
+        self, live: LiveEndpoint, route: Route, served: ServedModel, data: Any, request_id: str
+    ) -> None:
+        async with self._shadow_slots:
+            with contextlib.suppress(Exception):  # counted and logged by _score; never surfaces
+                await self._score(
+                    live, route, served, data, request_id, time.perf_counter(), now_ms()
+                )
+
+    def _count_batch(self, key: ModelKey, rows: int) -> None:
+        self.metrics.observe_batch("", f"{key[0]}/{key[1]}", rows)
+
+
+def _heaviest(endpoint: Endpoint) -> Route:
+    return max(endpoint.live_routes, key=lambda r: (r.role is RouteRole.PRIMARY, r.weight))
+
+
+def _signature_columns(model: LoadedModel, data: Any) -> Any:
+    """Pass over request fields the model's signature does not name (an A-B sticky key, a
+    request id): they route and log the request but are not the model's input."""
+    signature = model.metadata.signature
+    if signature is None or signature.is_tensor_based or not isinstance(data, pd.DataFrame):
+        return data
+    names = signature.column_names
+    if len(names) == len(data.columns) and all(
+        a == b for a, b in zip(names, data.columns, strict=True)
+    ):
+        return data
+    return data[[c for c in data.columns if c in set(names)]]
+
+
+def routes_summary(routes: Sequence[Route]) -> str:
+    return ", ".join(f"{r.model_version}={r.weight}%" for r in routes)

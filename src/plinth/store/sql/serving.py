@@ -1,0 +1,481 @@
+"""``SqlServingStore``: endpoints and their routes, canaries and rollbacks, over SQL.
+
+Route changes are compare-and-set on the endpoint's ``revision``, so a canary step decided
+by two replicas at once is applied once. Governance reads the registry before the write
+transaction opens (a version approved then is approved when the routes change: approvals
+are never withdrawn, and Production versions only leave through another approval).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from plinth.entities import LOCAL_USER, now_ms
+from plinth.entities.guardrails import CanaryAction, CanaryDecision, decide_canary
+from plinth.entities.registry import Stage
+from plinth.entities.route_stats import WindowStats, by_route, minute_of
+from plinth.entities.serving import (
+    CanaryPlan,
+    Endpoint,
+    EndpointEventType,
+    Route,
+    RouteRole,
+    Slo,
+    canary_baseline,
+    canary_routes,
+    validate_endpoint_name,
+    validate_fraction,
+    validate_non_negative,
+    validate_positive,
+    validate_routes,
+    validate_steps,
+)
+from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
+from plinth.serving.governance import check_routes, is_live_approved
+from plinth.store.base.serving import ServingStore
+from plinth.store.sql.models import EndpointRow
+from plinth.store.sql.registry import SqlRegistryStore
+from plinth.store.sql.serving_records import ServingRecords
+
+CANARY_CONTROLLER = "plinth-canary"
+"""The user that approves a canary's promotion once its guardrails held at every step."""
+MODEL_EVENT = "deployment_changed"
+ROUTE_EVENTS = frozenset(
+    {
+        EndpointEventType.CREATED,
+        EndpointEventType.ROUTES_CHANGED,
+        EndpointEventType.CANARY_STARTED,
+        EndpointEventType.CANARY_STEP,
+        EndpointEventType.CANARY_ROLLED_BACK,
+        EndpointEventType.CANARY_COMPLETED,
+        EndpointEventType.ROLLED_BACK,
+    }
+)
+
+
+class SqlServingStore(ServingRecords, ServingStore):
+    """See ``ServingStore``. ``registry`` answers the governance questions and records the
+    deployment history of each model."""
+
+    def __init__(
+        self, engine: Engine, *, registry: SqlRegistryStore, actor: str = LOCAL_USER
+    ) -> None:
+        super().__init__(engine, actor=actor)
+        self.registry = registry
+
+    def _registry(self) -> SqlRegistryStore:
+        return self.registry.with_actor(self.actor)
+
+    def _check(self, routes: Sequence[Route]) -> None:
+        registry = self._registry()
+        check_routes(routes, registry, registry.protected_aliases)
+
+    # -- endpoints -------------------------------------------------------------------------
+    def create_endpoint(
+        self,
+        name: str,
+        routes: Sequence[Route],
+        *,
+        description: str | None = None,
+        slo: Slo | None = None,
+        sticky_key: str | None = None,
+        reason: str | None = None,
+    ) -> Endpoint:
+        validate_endpoint_name(name)
+        checked = validate_routes(routes)
+        slo = (slo or Slo()).validated()
+        self._check(checked)
+        now = now_ms()
+        row = EndpointRow(
+            name=name,
+            description=description,
+            routes_json=_routes_json(checked),
+            sticky_key=sticky_key,
+            slo_json=json.dumps(slo.to_json()),
+            revision=1,
+            created_by=self.actor,
+            creation_time=now,
+            last_updated_time=now,
+        )
+        try:
+            with self._write() as session:
+                session.add(row)
+                session.flush()
+                details: dict[str, object] = {"routes": [r.to_json() for r in checked]}
+                self._event(
+                    session, name, EndpointEventType.CREATED, comment=reason, details=details
+                )
+                self._audit(session, "create_endpoint", "endpoint", name, details)
+                endpoint = _entity(row)
+        except IntegrityError as exc:
+            raise AlreadyExistsError(f"Endpoint {name!r} already exists.") from exc
+        self._record_models(name, (), checked, reason)
+        return endpoint
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        with self._read() as session:
+            return _entity(_load(session, name))
+
+    def list_endpoints(self) -> list[Endpoint]:
+        with self._read() as session:
+            rows = session.scalars(select(EndpointRow).order_by(EndpointRow.name))
+            return [_entity(row) for row in rows]
+
+    def delete_endpoint(self, name: str, *, reason: str | None = None) -> None:
+        with self._write() as session:
+            endpoint = _entity(_load(session, name))
+            session.delete(_load(session, name))
+            self._event(session, name, EndpointEventType.DELETED, comment=reason)
+            self._audit(session, "delete_endpoint", "endpoint", name, {"reason": reason})
+        self._record_models(name, endpoint.routes, (), reason)
+
+    def set_routes(
+        self,
+        name: str,
+        routes: Sequence[Route],
+        *,
+        sticky_key: str | None = None,
+        reason: str | None = None,
+        expected_revision: int | None = None,
+    ) -> Endpoint:
+        checked = validate_routes(routes)
+        if any(r.role is RouteRole.CANARY for r in checked):
+            raise InvalidArgumentError(
+                "Canary routes are set by `plinth endpoints canary`, which ramps them under "
+                "guardrails; use a manual split (plain routes) or start a canary."
+            )
+        self._check(checked)
+        current = self.get_endpoint(name)
+        if current.canary is not None:
+            raise ConflictError(
+                f"A canary of {current.canary.route.model_version} is running on {name!r}; "
+                "promote it (`plinth endpoints promote`) or roll it back first."
+            )
+        revision = current.revision if expected_revision is None else expected_revision
+        return self._apply(
+            current,
+            checked,
+            revision=revision,
+            event=EndpointEventType.ROUTES_CHANGED,
+            reason=reason,
+            sticky_key=sticky_key,
+        )
+
+    def set_slo(self, name: str, slo: Slo) -> Endpoint:
+        slo = slo.validated()
+        with self._write() as session:
+            row = _load(session, name)
+            row.slo_json = json.dumps(slo.to_json())
+            row.last_updated_time = now_ms()
+            self._event(session, name, EndpointEventType.SLO_CHANGED, details=slo.to_json())
+            self._audit(session, "set_slo", "endpoint", name, slo.to_json())
+            return _entity(row)
+
+    # -- canary ----------------------------------------------------------------------------
+    def start_canary(
+        self,
+        name: str,
+        route: Route,
+        *,
+        steps: Sequence[int] = (5, 25, 100),
+        interval_s: float = 1800.0,
+        max_error_rate: float | None = None,
+        max_p99_ms: float | None = None,
+        min_requests: int = 500,
+        reason: str | None = None,
+    ) -> Endpoint:
+        current = self.get_endpoint(name)
+        baseline = canary_baseline(current, route)
+        started = now_ms()
+        plan = CanaryPlan(
+            route=replace(
+                route, role=RouteRole.CANARY, variant=None, weight=steps[0] if steps else 0
+            ),
+            baseline=baseline,
+            steps=validate_steps(steps),
+            step_index=0,
+            step_started_at=started,
+            interval_s=validate_non_negative("interval", interval_s),
+            max_error_rate=validate_fraction("max_error_rate", max_error_rate),
+            max_p99_ms=validate_positive("max_p99_ms", max_p99_ms),
+            min_requests=int(validate_non_negative("min_requests", min_requests)),
+            started_by=self.actor,
+            reason=reason,
+            step_offset=self._canary_stats(name, route.version, started).to_json(),
+        )
+        routes = canary_routes(current, plan)
+        self._check([plan.route])
+        return self._apply(
+            current,
+            routes,
+            revision=current.revision,
+            event=EndpointEventType.CANARY_STARTED,
+            reason=reason,
+            canary=plan,
+        )
+
+    def advance_canary(self, name: str, *, now_ms: int | None = None) -> CanaryDecision:
+        now = now_ms or _now()
+        current = self.get_endpoint(name)
+        plan = _running(current)
+        offset = WindowStats.from_json(plan.step_offset)
+        stats = self._canary_stats(name, plan.route.version, plan.step_started_at).minus(offset)
+        decision = decide_canary(plan, stats, now_ms=now)
+        if decision.action is CanaryAction.ADVANCE:
+            assert decision.next_weight is not None
+            step = replace(
+                plan,
+                step_index=plan.step_index + 1,
+                step_started_at=now,
+                route=plan.route.with_weight(decision.next_weight),
+                step_offset=self._canary_stats(name, plan.route.version, now).to_json(),
+            )
+            self._apply(
+                current,
+                canary_routes(current, step),
+                revision=current.revision,
+                event=EndpointEventType.CANARY_STEP,
+                reason=decision.reason,
+                canary=step,
+                keep_previous=True,
+            )
+        elif decision.action is CanaryAction.ROLLBACK:
+            self._abort_canary(current, plan, f"guardrail breached: {decision.reason}")
+        elif decision.action is CanaryAction.COMPLETE:
+            self._complete_canary(current, plan, decision.reason)
+        return decision
+
+    def _canary_stats(self, name: str, version: str, since_ms: int) -> WindowStats:
+        """The canary route's running totals from the minute of ``since_ms`` on."""
+        rows = self.list_route_stats(name, since_ms=minute_of(since_ms))
+        return by_route(rows, RouteRole.CANARY.value, version)
+
+    def promote(self, name: str, *, reason: str | None = None) -> Endpoint:
+        current = self.get_endpoint(name)
+        plan = _running(current)
+        return self._complete_canary(current, plan, reason or f"promoted by {self.actor}")
+
+    def rollback(self, name: str, *, reason: str | None = None) -> Endpoint:
+        current = self.get_endpoint(name)
+        if current.canary is not None:
+            return self._abort_canary(current, current.canary, reason or "rolled back by user")
+        if not current.previous_routes:
+            raise ConflictError(f"Endpoint {name!r} has no earlier routes to roll back to.")
+        if self._last_route_event(name) == EndpointEventType.CANARY_COMPLETED:
+            self._undo_canary_promotion(current, reason)
+        self._check(current.previous_routes)
+        return self._apply(
+            current,
+            current.previous_routes,
+            revision=current.revision,
+            event=EndpointEventType.ROLLED_BACK,
+            reason=reason,
+        )
+
+    def _last_route_event(self, name: str) -> str | None:
+        events = self.list_endpoint_events(name, limit=100)
+        changes = [e.event_type for e in events if e.event_type in ROUTE_EVENTS]
+        return changes[-1] if changes else None
+
+    def _undo_canary_promotion(self, current: Endpoint, reason: str | None) -> None:
+        """Rolling back a completed canary restores the version it replaced, which the
+        completion archived: it goes back to Production through a request in the name of
+        the user rolling back, approved by the controller (the version held Production
+        until the canary replaced it), and the canary's version is archived."""
+        registry = self._registry()
+        why = reason or "rollback"
+        for route in current.previous_routes:
+            version = registry.get_model_version(route.model_name, route.version)
+            if not route.is_live or is_live_approved(version, registry.protected_aliases):
+                continue
+            request = registry.request_promotion(
+                route.model_name,
+                route.version,
+                stage=Stage.PRODUCTION,
+                archive_existing_versions=False,
+                comment=f"Rollback of endpoint {current.name!r}'s completed canary ({why}).",
+            )
+            registry.with_actor(CANARY_CONTROLLER).approve_promotion(
+                request.request_id,
+                comment=f"Restores the version the canary on {current.name!r} replaced.",
+            )
+        for route in current.live_routes:
+            if route not in current.previous_routes:
+                stage = registry.get_model_version(route.model_name, route.version).current_stage
+                if stage is Stage.PRODUCTION:
+                    registry.transition_model_version_stage(
+                        route.model_name,
+                        route.version,
+                        Stage.ARCHIVED,
+                        archive_existing_versions=False,
+                    )
+
+    def _abort_canary(self, current: Endpoint, plan: CanaryPlan, reason: str) -> Endpoint:
+        routes = (plan.baseline.with_weight(100), *current.shadows)
+        return self._apply(
+            current,
+            routes,
+            revision=current.revision,
+            event=EndpointEventType.CANARY_ROLLED_BACK,
+            reason=reason,
+            keep_previous=True,
+        )
+
+    def _complete_canary(self, current: Endpoint, plan: CanaryPlan, reason: str) -> Endpoint:
+        """Promote the canary's version to Production through an approved request (asked
+        in the name of who started the canary, approved by the controller with the
+        guardrail evidence), archive the baseline, then route everything to the canary."""
+        self._promote_version(current.name, plan, reason)
+        winner = replace(plan.route, role=RouteRole.PRIMARY, weight=100)
+        return self._apply(
+            current,
+            (winner, *current.shadows),
+            revision=current.revision,
+            event=EndpointEventType.CANARY_COMPLETED,
+            reason=reason,
+            keep_previous=True,
+        )
+
+    def _promote_version(self, endpoint: str, plan: CanaryPlan, reason: str) -> None:
+        registry = self.registry
+        name, version = plan.route.model_name, plan.route.version
+        if registry.get_model_version(name, version).current_stage is not Stage.PRODUCTION:
+            request = registry.with_actor(plan.started_by).request_promotion(
+                name,
+                version,
+                stage=Stage.PRODUCTION,
+                archive_existing_versions=False,
+                comment=f"Canary on endpoint {endpoint!r} started by {plan.started_by}.",
+            )
+            registry.with_actor(CANARY_CONTROLLER).approve_promotion(
+                request.request_id,
+                comment=f"Canary on endpoint {endpoint!r} completed ({reason}); "
+                f"completed by {self.actor}.",
+            )
+        base = plan.baseline
+        if base.model_name == name and base.version == version:
+            return
+        baseline = registry.get_model_version(base.model_name, base.version)
+        if baseline.current_stage is Stage.PRODUCTION:
+            registry.with_actor(self.actor).transition_model_version_stage(
+                base.model_name, base.version, Stage.ARCHIVED, archive_existing_versions=False
+            )
+
+    # -- the one write path for routes -----------------------------------------------------
+    def _apply(
+        self,
+        current: Endpoint,
+        routes: Sequence[Route],
+        *,
+        revision: int,
+        event: EndpointEventType,
+        reason: str | None,
+        canary: CanaryPlan | None = None,
+        sticky_key: str | None = None,
+        keep_previous: bool = False,
+    ) -> Endpoint:
+        """Compare-and-set the routes; write the history and the audit record with them."""
+        name = current.name
+        previous = current.previous_routes if keep_previous else current.routes
+        values = {
+            "routes_json": _routes_json(routes),
+            "previous_routes_json": _routes_json(previous),
+            "canary_json": None if canary is None else json.dumps(canary.to_json()),
+            "sticky_key": sticky_key if sticky_key is not None else current.sticky_key,
+            "revision": revision + 1,
+            "last_updated_time": now_ms(),
+        }
+        details: dict[str, object] = {
+            "before": [r.to_json() for r in current.routes],
+            "after": [r.to_json() for r in routes],
+        }
+        with self._write() as session:
+            stmt = update(EndpointRow).where(
+                EndpointRow.name == name, EndpointRow.revision == revision
+            )
+            if session.execute(stmt.values(**values)).rowcount != 1:  # type: ignore[attr-defined]
+                _load(session, name)
+                raise ConflictError(
+                    f"Endpoint {name!r} changed while this change was prepared (revision "
+                    f"{revision} is stale); read it again and retry."
+                )
+            self._event(session, name, event, comment=reason, details=details)
+            self._audit(session, event.value, "endpoint", name, {**details, "reason": reason})
+            endpoint = _entity(_load(session, name))
+        self._record_models(name, current.routes, routes, reason)
+        return endpoint
+
+    def _record_models(
+        self, endpoint: str, before: Sequence[Route], after: Sequence[Route], reason: str | None
+    ) -> None:
+        """An entry in the history of every model version whose route changed."""
+        old = {r.model_version: r for r in before}
+        new = {r.model_version: r for r in after}
+        registry = self._registry()
+        for key in sorted(old.keys() | new.keys()):
+            was, now = old.get(key), new.get(key)
+            if was == now:
+                continue
+            route = now or was
+            assert route is not None
+            details = {
+                "endpoint": endpoint,
+                "role": route.label if now else "removed",
+                "weight": str(now.weight if now else 0),
+                "previous_weight": str(was.weight if was else 0),
+            }
+            registry.record_model_event(
+                route.model_name, route.version, MODEL_EVENT, comment=reason, details=details
+            )
+
+
+def _now() -> int:
+    return now_ms()
+
+
+def _load(session: Session, name: str) -> EndpointRow:
+    row = session.get(EndpointRow, name)
+    if row is None:
+        raise NotFoundError(
+            f"Endpoint {name!r} does not exist (see `plinth endpoints list`; create it with "
+            f"`plinth endpoints create {name} --model NAME@production`)."
+        )
+    return row
+
+
+def _running(endpoint: Endpoint) -> CanaryPlan:
+    if endpoint.canary is None:
+        raise ConflictError(f"No canary is running on endpoint {endpoint.name!r}.")
+    return endpoint.canary
+
+
+def _routes_json(routes: Sequence[Route]) -> str:
+    return json.dumps([r.to_json() for r in routes])
+
+
+def _routes(text: str | None) -> tuple[Route, ...]:
+    return tuple(Route.from_json(item) for item in json.loads(text or "[]"))
+
+
+def _entity(row: EndpointRow) -> Endpoint:
+    return Endpoint(
+        name=row.name,
+        routes=_routes(row.routes_json),
+        revision=row.revision,
+        created_by=row.created_by,
+        creation_timestamp=row.creation_time,
+        last_updated_timestamp=row.last_updated_time,
+        description=row.description,
+        sticky_key=row.sticky_key,
+        slo=Slo.from_json(json.loads(row.slo_json or "{}")),
+        canary=None
+        if row.canary_json is None
+        else CanaryPlan.from_json(json.loads(row.canary_json)),
+        previous_routes=_routes(row.previous_routes_json),
+    )
