@@ -26,6 +26,7 @@ from plinth.config import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from plinth.artifacts import ArtifactStore
     from plinth.server.serving import ServingOptions
 
 POSTGRES_URI = os.environ.get(
@@ -224,3 +225,17 @@ def s3_endpoint() -> Iterator[str]:
 def s3_options(endpoint: str) -> dict[str, object]:
     """storage_options for s3fs against the moto server, with dummy credentials."""
     return {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def artifact_store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    """An empty artifact store: a folder in ``tmp_path``, or a fresh prefix in the bucket."""
+    from plinth.artifacts import artifact_store_from_uri
+
+    if request.param == "local":
+        return artifact_store_from_uri(str(tmp_path / "artifacts"))
+    # Looked up here, not requested by signature, so `-m "not s3"` never starts moto.
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    return artifact_store_from_uri(
+        f"s3://{BUCKET}/{uuid.uuid4().hex}", storage_options=s3_options(endpoint)
+    )

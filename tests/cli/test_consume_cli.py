@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from redis import Redis
 from tests.conftest import free_port
-from tests.models.conftest import make_frame, make_labels
+from tests.models.conftest import fit_logistic, make_frame
 from tests.serving.conftest import register_models
 from typer.testing import Result
 
@@ -34,17 +34,10 @@ Cli = Callable[..., Result]
 START_TIMEOUT_S = 60
 
 
-def fit_model() -> object:
-    from sklearn.linear_model import LogisticRegression
-
-    frame = make_frame()
-    return LogisticRegression(max_iter=1000).fit(frame, make_labels(frame))
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("consume-model") / "model"
-    save_model(fit_model(), path, input_example=make_frame(3))
+    save_model(fit_logistic(), path, input_example=make_frame(3))
     return path
 
 
@@ -126,7 +119,7 @@ def test_consume_names_the_registered_version_and_defaults_the_consumer_name(
 ) -> None:
     run_id = client.create_run(client.create_experiment("churn")).info.run_id
     log_model(
-        fit_model(),
+        fit_logistic(),
         run_id=run_id,
         client=client,
         input_example=make_frame(3),

@@ -41,6 +41,14 @@ def make_labels(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
     return churned.astype("int64").to_numpy()
 
 
+def fit_logistic(rows: int = 80) -> Any:
+    """A logistic regression on ``make_frame``'s columns: a small real model to serve."""
+    from sklearn.linear_model import LogisticRegression
+
+    frame = make_frame(rows)
+    return LogisticRegression(max_iter=1000).fit(frame, make_labels(frame))
+
+
 class LinearScorer(PythonModel):
     """A custom model reading its weights from an artifact, as real ones read vocabularies."""
 

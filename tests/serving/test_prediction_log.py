@@ -22,7 +22,7 @@ import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import BUCKET, s3_options
+from tests.conftest import s3_options
 
 from plinth.artifacts import ArtifactStore, artifact_store_from_uri
 from plinth.errors import BackendUnavailableError, ConflictError, InvalidArgumentError
@@ -83,15 +83,10 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0) -> float
     return time.monotonic() - start
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
-    """An empty artifact store: a folder in ``tmp_path``, or a fresh prefix in the bucket."""
-    if request.param == "local":
-        return artifact_store_from_uri(str(tmp_path / "artifacts"))
-    endpoint: str = request.getfixturevalue("s3_endpoint")
-    return artifact_store_from_uri(
-        f"s3://{BUCKET}/{uuid.uuid4().hex}", storage_options=s3_options(endpoint)
-    )
+@pytest.fixture
+def store(artifact_store: ArtifactStore) -> ArtifactStore:
+    """An empty artifact store, local or on S3 (``artifact_store`` in tests/conftest.py)."""
+    return artifact_store
 
 
 @pytest.fixture

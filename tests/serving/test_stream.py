@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from redis import Redis
 from tests.conftest import free_port
-from tests.models.conftest import make_frame, make_labels
+from tests.models.conftest import fit_logistic, make_frame
 
 from plinth.client import Client
 from plinth.config import Settings
@@ -39,18 +39,11 @@ Record = dict[str, Any]
 
 
 # -- builders ---------------------------------------------------------------------------------
-def fit_model() -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    frame = make_frame()
-    return LogisticRegression(max_iter=1000).fit(frame, make_labels(frame))
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scikit-learn package with the signature tenure: double, calls: long."""
     path = tmp_path_factory.mktemp("stream-model") / "model"
-    save_model(fit_model(), path, input_example=make_frame(3))
+    save_model(fit_logistic(), path, input_example=make_frame(3))
     return path
 
 
@@ -586,7 +579,7 @@ def test_a_registered_alias_is_pinned_to_the_version_it_names(tmp_path: Path) ->
     run_id = client.create_run(client.create_experiment("churn")).info.run_id
     for name in ("first", "second"):
         log_model(
-            fit_model(),
+            fit_logistic(),
             name,
             run_id=run_id,
             client=client,
