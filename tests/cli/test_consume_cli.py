@@ -107,7 +107,7 @@ def test_consume_scores_with_a_model_and_prints_a_summary(
         "0",
         "0",
     )
-    assert float(totals["Messages/s"]) > 0
+    assert float(totals["Messages/s"].replace(",", "")) > 0
     out = entries(redis_client, f"{tag}:predictions")
     assert [e["id"] for e in out] == ids
     assert {e["model_version"] for e in out} == {str(model_dir)}

@@ -110,3 +110,14 @@ def test_max_wait_holds_a_batch_open(wait_ms: float) -> None:
     assert sum(model.calls) == 5
     if wait_ms:
         assert model.calls[0] == 5
+
+
+def test_closing_while_a_batch_waits_for_stragglers_answers_it() -> None:
+    async def scenario() -> Any:
+        batcher = MicroBatcher(Model(), config=BatchingConfig(max_wait_ms=200))
+        waiting = asyncio.create_task(batcher.predict(np.array([3])))
+        await asyncio.sleep(0.02)  # the worker now holds it, waiting for more
+        await batcher.close()
+        return await asyncio.wait_for(waiting, 5)
+
+    assert list(asyncio.run(scenario())) == [6]

@@ -138,16 +138,16 @@ def test_inference_needs_a_token(serving_env: Serving, churn: str) -> None:
 def test_a_model_that_raises_is_a_500_with_an_error_id(serving_env: Serving) -> None:
     registry = serving_env.client.stores.registry
     serving.create_endpoint("flaky", "churn/1", client=serving_env.client)
-    # v3 raises on calls == 99; route it all traffic through an A-B "test" of one variant.
-    serving.start_ab("flaky", ["x=churn/3:100"], client=serving_env.client)
+    # v3 raises on calls == 99: an A-B variant, called by pinning its version.
+    serving.start_ab("flaky", ["x=churn/3:50", "y=churn/1:50"], client=serving_env.client)
     serving_env.wait_ready("flaky", version="3")
     bad = serving_env.http.post(
-        "/v2/models/flaky/infer", json=oip_body([{"tenure": 1.0, "calls": 99}])
+        "/v2/models/flaky/versions/3/infer", json=oip_body([{"tenure": 1.0, "calls": 99}])
     )
     assert bad.status_code == 500
     assert bad.json()["error_id"] and bad.json()["error_id"] in bad.json()["error"]
     good = serving_env.http.post(
-        "/v2/models/flaky/infer", json=oip_body([{"tenure": 1.0, "calls": 3}])
+        "/v2/models/flaky/versions/3/infer", json=oip_body([{"tenure": 1.0, "calls": 3}])
     )
     assert good.status_code == 200 and good.json()["outputs"][0]["data"] == pytest.approx([0.3])
     assert registry.get_model_version("churn", "3").current_stage.value == "Staging"
@@ -206,23 +206,31 @@ def test_shadow_scores_are_logged_but_never_answer(serving_env: Serving) -> None
     serving.create_endpoint("shadowed", "churn/1", client=client)
     serving.set_shadow("shadowed", "churn/3", client=client)
     serving_env.wait_ready("shadowed")
-    request_id = uuid.uuid4().hex
-    # calls == 99 makes the shadow raise: the response must not notice.
-    response = serving_env.http.post(
-        "/v2/models/shadowed/infer",
-        json=oip_body([{"tenure": 3.0, "calls": 99}]),
-        headers={"x-request-id": request_id},
-    )
-    assert response.status_code == 200 and response.headers["x-plinth-model-version"] == "churn/1"
+    sent: list[str] = []
 
-    def logged() -> bool:
+    def shadowed_request_logged() -> bool:
+        # Until the data plane has the revision with the shadow, requests have no shadow
+        # record: keep sending (calls == 99 makes the shadow raise; the response must not
+        # notice) until one has both.
+        request_id = uuid.uuid4().hex
+        response = serving_env.http.post(
+            "/v2/models/shadowed/infer",
+            json=oip_body([{"tenure": 3.0, "calls": 99}]),
+            headers={"x-request-id": request_id},
+        )
+        assert response.status_code == 200
+        assert response.headers["x-plinth-model-version"] == "churn/1"
+        sent.append(request_id)
         frame = serving.predictions("shadowed", client=client)
-        return set(frame[frame["request_id"] == request_id]["route"]) == {"primary", "shadow"}
+        shadows = frame[(frame["route"] == "shadow") & frame["request_id"].isin(sent)]
+        return len(shadows) > 0
 
-    wait_for(logged, what="primary and shadow records")
+    wait_for(shadowed_request_logged, timeout=30, what="a shadow record")
     frame = serving.predictions("shadowed", client=client)
-    shadow = frame[(frame["request_id"] == request_id) & (frame["route"] == "shadow")].iloc[0]
+    shadow = frame[(frame["route"] == "shadow") & frame["request_id"].isin(sent)].iloc[0]
     assert shadow["status"] == "error" and "99" in shadow["error"]
+    both = frame[frame["request_id"] == shadow["request_id"]]
+    assert set(both["route"]) == {"primary", "shadow"}
 
 
 def test_metrics(serving_env: Serving, churn: str) -> None:
@@ -281,3 +289,44 @@ def test_batch_of_records_splits_by_sticky_key(serving_env: Serving) -> None:
         for row in frame.to_dict(orient="records")
     ]
     assert np.allclose(response.json()["predictions"], singles)
+
+
+def test_records_without_the_sticky_key_are_routed_by_request_id(serving_env: Serving) -> None:
+    client = serving_env.client
+    serving.create_endpoint("partial", "churn/1", client=client)
+    serving.start_ab(
+        "partial", ["a=churn/1:50", "b=churn/2:50"], sticky_key="customer_id", client=client
+    )
+    serving_env.wait_ready("partial", version="2")
+    records = [
+        {"customer_id": 42, "tenure": 1.0, "calls": 2},
+        {"customer_id": None, "tenure": 2.0, "calls": 3},
+        {"tenure": 3.0, "calls": 4},
+    ]
+    response = serving_env.http.post(
+        "/endpoints/partial/invocations", json={"dataframe_records": records}
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 3
+    # 42 and 42.0 are one customer: the same variant either way.
+    as_int = serving_env.http.post(
+        "/endpoints/partial/invocations",
+        json={"dataframe_records": [{"customer_id": 42, "tenure": 1.0, "calls": 2}]},
+    )
+    as_float = serving_env.http.post(
+        "/endpoints/partial/invocations",
+        json={"dataframe_records": [{"customer_id": 42.0, "tenure": 1.0, "calls": 2}]},
+    )
+    assert as_int.headers["x-plinth-variant"] == as_float.headers["x-plinth-variant"]
+
+
+def test_a_recreated_endpoint_is_served_with_its_new_routes(serving_env: Serving) -> None:
+    client = serving_env.client
+    serving.create_endpoint("again", "churn/1", client=client)
+    serving_env.wait_ready("again")
+    serving.delete_endpoint("again", client=client)
+    registry = client.stores.registry
+    assert registry.get_model_version("churn", "1").current_stage.value == "Production"
+    serving.create_endpoint("again", "churn/1", client=client)
+    serving.start_ab("again", ["a=churn/2:50", "b=churn/1:50"], client=client)
+    serving_env.wait_ready("again", version="2")

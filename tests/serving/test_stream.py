@@ -253,40 +253,38 @@ def test_records_that_do_not_fit_the_signature_are_dead_lettered_alone(
 
 
 @dataclass
-class FailingOnce:
-    """A model whose first call crashes, as a bug on some input would."""
+class CrashesOnBadInput:
+    """A model with a bug: it raises on any batch holding a record with ``calls`` 99."""
 
     inner: RecordScorer
-    calls: int = 0
 
     def __call__(self, records: list[Record], request_ids: list[str]) -> ScoredBatch:
-        self.calls += 1
-        if self.calls == 1:
+        if any(r["calls"] == 99 for r in records):
             raise RuntimeError("division by zero in feature 7")
         return self.inner(records, request_ids)
 
 
-def test_a_crashing_model_dead_letters_its_batch_with_an_error_id_and_the_consumer_goes_on(
+def test_a_crashing_model_dead_letters_only_the_records_it_fails_on(
     redis_client: Redis,
     streams: Streams,
     scorer: ModelRecordScorer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    failed = add(redis_client, streams.input, make_records(3))
-    consumer = make_consumer(redis_client, FailingOnce(scorer), streams)
+    records = make_records(3)
+    records[1]["calls"] = 99
+    ids = add(redis_client, streams.input, records)
+    consumer = make_consumer(redis_client, CrashesOnBadInput(scorer), streams)
 
     assert consumer.process_once() == 3
-    scored = add(redis_client, streams.input, make_records(2, seed=4))
-    assert consumer.process_once() == 2
 
     dead = entries(redis_client, streams.dead)
-    assert [d["id"] for d in dead] == failed
-    assert {d["reason"] for d in dead} == {"model_error"}
-    (error_id,) = {d["error_id"] for d in dead}
+    assert [d["id"] for d in dead] == [ids[1]]
+    assert dead[0]["reason"] == "model_error"
+    error_id = dead[0]["error_id"]
     assert f"RuntimeError: division by zero in feature 7 (error id {error_id}" in dead[0]["error"]
     assert error_id in caplog.text
-    assert [e["id"] for e in entries(redis_client, streams.output)] == scored
-    assert (consumer.stats.processed, consumer.stats.dead_lettered) == (2, 3)
+    assert [e["id"] for e in entries(redis_client, streams.output)] == [ids[0], ids[2]]
+    assert (consumer.stats.processed, consumer.stats.dead_lettered) == (2, 1)
     assert pending(redis_client, streams) == 0
 
 

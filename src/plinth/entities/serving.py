@@ -166,6 +166,9 @@ class CanaryPlan:
         step_offset: The canary's stats of the step's first minute already counted when
             the step began (stats are per-minute running totals), subtracted when judging
             the step, so a step is judged on its own requests only.
+        completing: Set (compare-and-set) by whoever completes the canary, before the
+            registry promotion, so of two deciders one goes on; a completion that stopped
+            half way is resumed by the next judgement.
     """
 
     route: Route
@@ -180,6 +183,7 @@ class CanaryPlan:
     started_by: str
     reason: str | None = None
     step_offset: dict[str, object] = field(default_factory=dict)
+    completing: bool = False
 
     @property
     def current_weight(self) -> int:
@@ -203,6 +207,7 @@ class CanaryPlan:
             "started_by": self.started_by,
             "reason": self.reason,
             "step_offset": self.step_offset,
+            "completing": self.completing,
         }
 
     @classmethod
@@ -223,6 +228,7 @@ class CanaryPlan:
             started_by=str(data["started_by"]),
             reason=None if data.get("reason") is None else str(data["reason"]),
             step_offset=_mapping(data.get("step_offset") or {}),
+            completing=bool(data.get("completing", False)),
         )
 
 
@@ -271,8 +277,8 @@ class Endpoint:
         return EndpointState.SPLIT if len(self.live_routes) > 1 else EndpointState.SERVING
 
     def route_for_version(self, version: str) -> Route | None:
-        """The route serving ``version`` (pinned-version requests go only to routed versions)."""
-        return next((r for r in self.routes if r.version == version), None)
+        """The live route serving ``version`` (pinned-version requests go only there)."""
+        return next((r for r in self.live_routes if r.version == version), None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,6 +301,7 @@ class EndpointEventType(StrEnum):
     CANARY_STARTED = "canary_started"
     CANARY_STEP = "canary_step"
     CANARY_ROLLED_BACK = "canary_rolled_back"
+    CANARY_COMPLETING = "canary_completing"
     CANARY_COMPLETED = "canary_completed"
     ROLLED_BACK = "rolled_back"
     SLO_CHANGED = "slo_changed"
@@ -361,7 +368,29 @@ def validate_routes(routes: Sequence[Route]) -> tuple[Route, ...]:
     _check_unique([r.model_version for r in routes if not r.is_live], "model version", "shadows")
     variants = [r.variant or "" for r in live if r.role is RouteRole.VARIANT]
     _check_unique(variants, "variant name", "the A-B test")
+    if variants:
+        _check_ab_test(live)
+    if any(r.role is RouteRole.CANARY for r in routes):
+        raise InvalidArgumentError(
+            "Canary routes are set by `plinth endpoints canary`, which ramps them under "
+            "guardrails; use a manual split (plain routes) or start a canary."
+        )
     return tuple(routes)
+
+
+def _check_ab_test(live: Sequence[Route]) -> None:
+    """An A-B test is two or more variants, each taking some traffic: a lone "variant"
+    would put a version approved only for Staging on all live traffic."""
+    if any(r.role is not RouteRole.VARIANT for r in live):
+        raise InvalidArgumentError(
+            "An A-B test routes live traffic to variants only; do not mix variants with "
+            "other live routes (shadows are fine)."
+        )
+    if len(live) < 2 or any(r.weight <= 0 for r in live):
+        raise InvalidArgumentError(
+            "An A-B test needs at least two variants, each with a weight above 0 "
+            "(e.g. --variant a=churn/6:50 --variant b=churn/7:50)."
+        )
 
 
 def _check_route(route: Route) -> None:
@@ -435,9 +464,10 @@ def canary_routes(current: Endpoint, plan: CanaryPlan) -> tuple[Route, ...]:
 def validate_steps(steps: Sequence[int]) -> tuple[int, ...]:
     values = tuple(int(s) for s in steps)
     increasing = all(a < b for a, b in itertools.pairwise(values))
-    if not values or values[-1] != 100 or values[0] < 1 or not increasing:
+    if len(values) < 2 or values[-1] != 100 or values[0] < 1 or not increasing:
         raise InvalidArgumentError(
-            f"Canary steps must be increasing percentages ending at 100 (e.g. 5,25,100), "
+            f"Canary steps must be two or more increasing percentages ending at 100 "
+            f"(e.g. 5,25,100), "
             f"got {','.join(map(str, values)) or 'none'}."
         )
     return values

@@ -92,10 +92,16 @@ class MicroBatcher:
 
     async def _run(self) -> None:
         while True:
-            batch = await self._collect()
-            self._busy = True
+            held: list[_Pending] = []
             try:
+                batch = await self._collect(held)
                 await self._answer(batch)
+            except asyncio.CancelledError:
+                # Closing gave up waiting (or the loop is shutting down): never leave a
+                # caller waiting on a future nobody will answer.
+                for pending in held:
+                    _fail(pending.future, RuntimeError("the model was unloaded"))
+                raise
             finally:
                 self._busy = False
 
@@ -127,9 +133,13 @@ class MicroBatcher:
             else:
                 _resolve(pending.future, result)
 
-    async def _collect(self) -> list[_Pending]:
+    async def _collect(self, batch: list[_Pending]) -> list[_Pending]:
+        """Fill ``batch`` (the caller's list, so it knows what is held) with the next
+        batch; busy from the first request taken."""
         first = await self._queue.get()
-        batch, rows = [first], first.rows
+        self._busy = True
+        batch.append(first)
+        rows = first.rows
         deadline = time.monotonic() + self._config.max_wait_ms / 1000
         while rows < self._config.max_batch_rows:
             if self._queue.empty():

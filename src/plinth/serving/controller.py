@@ -19,7 +19,7 @@ from plinth.entities import now_ms
 from plinth.entities.guardrails import CanaryAction, CanaryDecision, SloStatus, evaluate_slo
 from plinth.entities.route_stats import WindowStats, summed
 from plinth.entities.serving import Endpoint, EndpointEventType
-from plinth.errors import ConflictError, NotFoundError, PlinthError
+from plinth.errors import ConflictError, NotFoundError
 from plinth.store.base.serving import ServingStore
 
 log = logging.getLogger("plinth.serving")
@@ -64,7 +64,6 @@ class Controller:
     def __init__(self, store: ServingStore, *, endpoints: Sequence[str] | None = None) -> None:
         self.store = store
         self.endpoints = None if endpoints is None else set(endpoints)
-        self._breached: dict[str, bool] = {}
 
     async def run(self, *, canary_every_s: float = 5.0, slo_every_s: float = 30.0) -> None:
         """Forever: canary steps every ``canary_every_s``, SLOs every ``slo_every_s``."""
@@ -97,6 +96,9 @@ class Controller:
                 decision = self.store.advance_canary(endpoint.name)
             except (ConflictError, NotFoundError):
                 continue  # another replica acted first, or the endpoint went away
+            except Exception:  # one endpoint's trouble must not stop the others' rollbacks
+                log.exception("Judging the canary on %s failed", endpoint.name)
+                continue
             if decision.action is not CanaryAction.WAIT:
                 log.info("Canary on %s: %s (%s)", endpoint.name, decision.action, decision.reason)
             decided.append((endpoint.name, decision))
@@ -108,16 +110,21 @@ class Controller:
         for endpoint in self._endpoints():
             if endpoint.slo.is_empty:
                 continue
-            health = endpoint_health(self.store, endpoint)
+            try:
+                health = endpoint_health(self.store, endpoint)
+                self._record_transition(endpoint.name, health)
+            except Exception:
+                log.exception("Checking the SLOs of %s failed", endpoint.name)
+                continue
             checked.append(health)
-            self._record_transition(endpoint.name, health)
         return checked
 
     def _record_transition(self, name: str, health: EndpointHealth) -> None:
+        """Write a breach or recovery event when the state differs from the last one in the
+        endpoint's history (read each time, so replicas do not repeat each other)."""
         breached = bool(health.breached)
-        if self._breached.get(name, self._last_state(name)) == breached:
+        if self._last_state(name) == breached:
             return
-        self._breached[name] = breached
         event = EndpointEventType.SLO_BREACHED if breached else EndpointEventType.SLO_RECOVERED
         details: dict[str, object] = {
             s.objective: {"target": s.target, "current": s.current, "budget_burn": s.budget_burn}
@@ -128,11 +135,7 @@ class Controller:
             for s in (health.breached or health.slo)
             if s.current is not None
         )
-        try:
-            self.store.record_endpoint_event(name, event, comment=comment, details=details)
-        except PlinthError:
-            self._breached.pop(name, None)
-            raise
+        self.store.record_endpoint_event(name, event, comment=comment, details=details)
 
     def _last_state(self, name: str) -> bool:
         events = self.store.list_endpoint_events(name, limit=200)

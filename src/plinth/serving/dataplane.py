@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -162,7 +163,7 @@ class DataPlane:
         served = {e.name: e for e in endpoints if wanted is None or e.name in wanted}
         for name, endpoint in served.items():
             current = self._live.get(name)
-            if current is None or current.endpoint.revision != endpoint.revision:
+            if current is None or _version_of(current.endpoint) != _version_of(endpoint):
                 await self._go_live(endpoint)
         for name in [n for n in self._live if n not in served]:
             del self._live[name]
@@ -170,12 +171,23 @@ class DataPlane:
         self.ready = True
 
     async def _go_live(self, endpoint: Endpoint) -> None:
-        keys = [(r.model_name, r.version) for r in endpoint.routes]
+        """Load the revision's models, then switch to it. A live route that cannot load
+        keeps the endpoint on its previous revision (logged, retried next refresh); a
+        shadow that cannot load is left out (shadows are best-effort)."""
+        live = [(r.model_name, r.version) for r in endpoint.routes if r.is_live]
         try:
-            await self.pool.ensure(keys)
-        except PlinthError:
+            await self.pool.ensure(live)
+        except Exception:  # any library's unpickling error; one endpoint must not stop all
             log.exception("Endpoint %s revision %s cannot load", endpoint.name, endpoint.revision)
             return
+        for shadow in endpoint.shadows:
+            try:
+                await self.pool.ensure([(shadow.model_name, shadow.version)])
+            except Exception:
+                log.exception(
+                    "Shadow %s of %s cannot load; skipped", shadow.model_version, endpoint.name
+                )
+        keys = [(r.model_name, r.version) for r in endpoint.routes]
         models = {key: served for key in keys if (served := self.pool.get(key)) is not None}
         self._live[endpoint.name] = LiveEndpoint(endpoint, RouteTable.of(endpoint), models)
         log.info("Endpoint %s now at revision %s", endpoint.name, endpoint.revision)
@@ -227,7 +239,7 @@ class DataPlane:
             predictions = await self._score(live, route, served, part, request_id, started, arrived)
             results.append((rows, predictions))
             self._shadow(live, part, request_id)
-        predictions = results[0][1] if len(results) == 1 else merge_rows(results, len(data))
+        predictions = results[0][1] if len(results) == 1 else _merged(results, len(data))
         routes = tuple(route for route, _ in groups)
         return Answer(
             predictions=predictions,
@@ -242,7 +254,7 @@ class DataPlane:
             return [(self._pinned(live, version), None)]
         sticky = live.endpoint.sticky_key
         if sticky and isinstance(data, pd.DataFrame) and sticky in data.columns:
-            keys = data[sticky].astype(str).tolist()
+            keys = sticky_keys(data[sticky], request_id)
             groups = live.table.assign(keys)
             if len(groups) == 1:
                 return [(next(iter(groups)), None)]
@@ -336,10 +348,10 @@ class DataPlane:
     # -- shadows ---------------------------------------------------------------------------
     def _shadow(self, live: LiveEndpoint, data: Any, request_id: str) -> None:
         for route in live.endpoint.shadows:
-            if self._shadow_slots.locked():
+            served = live.models.get((route.model_name, route.version))
+            if served is None or self._shadow_slots.locked():
                 self.shadows_skipped += 1
                 continue
-            served = live.models[(route.model_name, route.version)]
             asyncio.get_running_loop().create_task(
                 self._score_shadow(live, route, served, data, request_id)
             )
@@ -355,6 +367,36 @@ class DataPlane:
 
     def _count_batch(self, key: ModelKey, rows: int) -> None:
         self.metrics.observe_batch("", f"{key[0]}/{key[1]}", rows)
+
+
+def _version_of(endpoint: Endpoint) -> tuple[int, int]:
+    """What identifies an endpoint's routes: a re-created endpoint restarts its revision."""
+    return endpoint.creation_timestamp, endpoint.revision
+
+
+def sticky_keys(column: pd.Series[Any], request_id: str) -> list[str]:
+    """The sticky field of each row as routing keys. Integral numbers hash as integers
+    whatever their dtype (``42`` and ``42.0`` are one customer); a row without the field
+    is routed by the request id, as a request without the field would be."""
+    keys: list[str] = []
+    for index, value in enumerate(column.tolist()):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            keys.append(f"{request_id}:{index}")
+        elif isinstance(value, float) and value.is_integer():
+            keys.append(str(int(value)))
+        else:
+            keys.append(str(value))
+    return keys
+
+
+def _merged(results: list[tuple[list[int] | None, Any]], rows: int) -> Any:
+    try:
+        return merge_rows(results, rows)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidArgumentError(
+            "This request's records went to A-B variants whose models answer in different "
+            f"shapes ({exc}); send one record (or one customer) per request."
+        ) from exc
 
 
 def _heaviest(endpoint: Endpoint) -> Route:

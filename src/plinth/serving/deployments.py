@@ -166,7 +166,11 @@ def set_shadow(
     current = client.stores.serving.get_endpoint(name)
     routes = [r for r in current.routes if r.model_version != shadow.model_version or r.is_live]
     return client.stores.serving.set_routes(
-        name, [*routes, shadow], reason=reason, expected_revision=current.revision
+        name,
+        [*routes, shadow],
+        sticky_key=current.sticky_key,
+        reason=reason,
+        expected_revision=current.revision,
     )
 
 
@@ -180,7 +184,11 @@ def remove_shadow(
     if len(routes) == len(current.routes):
         raise InvalidArgumentError(f"{gone} is not a shadow of endpoint {name!r}.")
     return client.stores.serving.set_routes(
-        name, routes, reason=reason, expected_revision=current.revision
+        name,
+        routes,
+        sticky_key=current.sticky_key,
+        reason=reason,
+        expected_revision=current.revision,
     )
 
 

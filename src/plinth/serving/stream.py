@@ -352,6 +352,9 @@ class StreamConsumer:
         except BackendUnavailableError:
             raise  # transient: leave the batch pending for a retry, do not dead-letter it
         except Exception as exc:  # the model's own code: any error is the batch's, not ours
+            if len(messages) > 1:
+                # Often one record trips the model: scored alone, only that one fails.
+                return [outcome for m in messages for outcome in self._score([m])]
             return self._model_errors(messages, exc)
         return [self._result(m, batch, p) for m, p in zip(messages, batch.predictions, strict=True)]
 

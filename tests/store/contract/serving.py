@@ -134,7 +134,10 @@ class ServingStoreContract:
         stores.serving.create_endpoint("churn", [route("1")], reason="launch")
         stores.serving.set_routes(
             "churn",
-            [route("1", 90), route("2", 10, role=RouteRole.VARIANT, variant="b")],
+            [
+                route("1", 90, role=RouteRole.VARIANT, variant="a"),
+                route("2", 10, role=RouteRole.VARIANT, variant="b"),
+            ],
             reason="try v2",
         )
         deployed = [
@@ -150,6 +153,25 @@ class ServingStoreContract:
         assert deployed[-1].comment == "try v2" and deployed[-1].details["endpoint"] == "churn"
         actions = [e.action for e in stores.auth.list_audit_events(limit=50)]
         assert "create_endpoint" in actions and "routes_changed" in actions
+
+    def test_staging_versions_never_take_all_live_traffic(self, stores: Stores) -> None:
+        stores.serving.create_endpoint("churn", [route("1")])
+        lone = route("2", 100, role=RouteRole.VARIANT, variant="b")
+        with pytest.raises(InvalidArgumentError, match="at least two variants"):
+            stores.serving.set_routes("churn", [lone])
+        mixed = [route("1", 50), route("2", 50, role=RouteRole.VARIANT, variant="b")]
+        with pytest.raises(InvalidArgumentError, match="variants only"):
+            stores.serving.set_routes("churn", mixed)
+        with pytest.raises(InvalidArgumentError, match="Canary routes"):
+            stores.serving.create_endpoint("other", [route("2", 100, role=RouteRole.CANARY)])
+        with pytest.raises(InvalidArgumentError, match="two or more"):
+            stores.serving.start_canary("churn", route("2"), steps=(100,))
+
+    def test_route_change_events_cannot_be_forged(self, stores: Stores) -> None:
+        stores.serving.create_endpoint("churn", [route("1")])
+        with pytest.raises(InvalidArgumentError, match="written by the store"):
+            stores.serving.record_endpoint_event("churn", "canary_completed")
+        stores.serving.record_endpoint_event("churn", "slo_breached", comment="p99")
 
     def test_stale_revision_is_a_conflict(self, stores: Stores) -> None:
         stores.serving.create_endpoint("churn", [route("1")])
@@ -247,7 +269,10 @@ class ServingStoreContract:
 
     def test_rollback_without_a_canary_restores_the_previous_routes(self, stores: Stores) -> None:
         stores.serving.create_endpoint("churn", [route("1")])
-        split = [route("1", 80), route("2", 20, role=RouteRole.VARIANT, variant="b")]
+        split = [
+            route("1", 80, role=RouteRole.VARIANT, variant="a"),
+            route("2", 20, role=RouteRole.VARIANT, variant="b"),
+        ]
         stores.serving.set_routes("churn", split)
         assert stores.serving.rollback("churn").routes == (route("1"),)
 

@@ -174,6 +174,7 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
             request_id=rid,
             predictions=answer.predictions,
             requested_outputs=decoded.requested_outputs,
+            output_names=oip.signature_output_names(answer.model.metadata.signature) or None,
         )
         return Response(body, headers=_headers(rid, answer), media_type=JSON)
 

@@ -64,7 +64,8 @@ class ServingStore(ABC):
         expected_revision: int | None = None,
     ) -> Endpoint:
         """Replace the routes (manual split, A-B test, shadows); ``sticky_key`` is the
-        request field that A-B assignment hashes.
+        request field that A-B assignment hashes (kept only while variants route traffic;
+        ``None`` assigns by request id).
 
         Raises:
             ConflictError: a canary is running (promote or roll it back first), or the

@@ -39,13 +39,16 @@ from plinth.entities.serving import (
 from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from plinth.serving.governance import check_routes, is_live_approved
 from plinth.store.base.serving import ServingStore
-from plinth.store.sql.models import EndpointRow
+from plinth.store.sql.models import EndpointEventRow, EndpointRow
 from plinth.store.sql.registry import SqlRegistryStore
 from plinth.store.sql.serving_records import ServingRecords
 
 CANARY_CONTROLLER = "plinth-canary"
 """The user that approves a canary's promotion once its guardrails held at every step."""
 MODEL_EVENT = "deployment_changed"
+_STORE_EVENTS = frozenset(
+    {EndpointEventType.DELETED, EndpointEventType.SLO_CHANGED, EndpointEventType.CANARY_COMPLETING}
+)
 ROUTE_EVENTS = frozenset(
     {
         EndpointEventType.CREATED,
@@ -145,11 +148,6 @@ class SqlServingStore(ServingRecords, ServingStore):
         expected_revision: int | None = None,
     ) -> Endpoint:
         checked = validate_routes(routes)
-        if any(r.role is RouteRole.CANARY for r in checked):
-            raise InvalidArgumentError(
-                "Canary routes are set by `plinth endpoints canary`, which ramps them under "
-                "guardrails; use a manual split (plain routes) or start a canary."
-            )
         self._check(checked)
         current = self.get_endpoint(name)
         if current.canary is not None:
@@ -165,6 +163,7 @@ class SqlServingStore(ServingRecords, ServingStore):
             event=EndpointEventType.ROUTES_CHANGED,
             reason=reason,
             sticky_key=sticky_key,
+            set_sticky=True,
         )
 
     def set_slo(self, name: str, slo: Slo) -> Endpoint:
@@ -224,6 +223,15 @@ class SqlServingStore(ServingRecords, ServingStore):
         now = now_ms or _now()
         current = self.get_endpoint(name)
         plan = _running(current)
+        if plan.completing:  # a completion that stopped half way (a crash): finish it
+            self._complete_canary(current, plan, "resuming the completion")
+            return CanaryDecision(
+                action=CanaryAction.COMPLETE,
+                reason="completion resumed",
+                requests=0,
+                error_rate=None,
+                p99_ms=None,
+            )
         offset = WindowStats.from_json(plan.step_offset)
         stats = self._canary_stats(name, plan.route.version, plan.step_started_at).minus(offset)
         decision = decide_canary(plan, stats, now_ms=now)
@@ -264,24 +272,57 @@ class SqlServingStore(ServingRecords, ServingStore):
     def rollback(self, name: str, *, reason: str | None = None) -> Endpoint:
         current = self.get_endpoint(name)
         if current.canary is not None:
+            if current.canary.completing:
+                raise ConflictError(
+                    f"The canary on {name!r} is being promoted right now; roll back once it "
+                    "completed (that restores the version it replaced)."
+                )
             return self._abort_canary(current, current.canary, reason or "rolled back by user")
         if not current.previous_routes:
             raise ConflictError(f"Endpoint {name!r} has no earlier routes to roll back to.")
-        if self._last_route_event(name) == EndpointEventType.CANARY_COMPLETED:
-            self._undo_canary_promotion(current, reason)
-        self._check(current.previous_routes)
-        return self._apply(
+        undo = self._last_route_event(name) == EndpointEventType.CANARY_COMPLETED
+        if not undo:
+            self._check(current.previous_routes)
+        # Routes first (compare-and-set: a concurrent change wins and nothing else happens),
+        # then the registry catches up before any replica's next refresh.
+        restored = self._apply(
             current,
             current.previous_routes,
             revision=current.revision,
             event=EndpointEventType.ROLLED_BACK,
             reason=reason,
         )
+        if undo:
+            self._undo_canary_promotion(current, reason)
+        return restored
 
     def _last_route_event(self, name: str) -> str | None:
-        events = self.list_endpoint_events(name, limit=100)
-        changes = [e.event_type for e in events if e.event_type in ROUTE_EVENTS]
-        return changes[-1] if changes else None
+        """The newest event that changed the endpoint's routes (only the store writes
+        those: ``record_endpoint_event`` refuses their types)."""
+        stmt = (
+            select(EndpointEventRow.event_type)
+            .where(EndpointEventRow.endpoint == name)
+            .where(EndpointEventRow.event_type.in_([e.value for e in ROUTE_EVENTS]))
+            .order_by(EndpointEventRow.event_id.desc())
+            .limit(1)
+        )
+        with self._read() as session:
+            return session.scalar(stmt)
+
+    def record_endpoint_event(
+        self,
+        name: str,
+        event_type: str,
+        *,
+        comment: str | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        if event_type in {e.value for e in ROUTE_EVENTS} | {e.value for e in _STORE_EVENTS}:
+            raise InvalidArgumentError(
+                f"Event type {event_type!r} is written by the store itself when routes "
+                "change; record another type (e.g. slo_breached)."
+            )
+        super().record_endpoint_event(name, event_type, comment=comment, details=details)
 
     def _undo_canary_promotion(self, current: Endpoint, reason: str | None) -> None:
         """Rolling back a completed canary restores the version it replaced, which the
@@ -328,9 +369,21 @@ class SqlServingStore(ServingRecords, ServingStore):
         )
 
     def _complete_canary(self, current: Endpoint, plan: CanaryPlan, reason: str) -> Endpoint:
-        """Promote the canary's version to Production through an approved request (asked
-        in the name of who started the canary, approved by the controller with the
-        guardrail evidence), archive the baseline, then route everything to the canary."""
+        """Claim the completion (compare-and-set: of two deciders, one goes on), promote the
+        canary's version to Production through an approved request (asked in the name of
+        who started the canary, approved by the controller with the guardrail evidence),
+        archive the baseline, then route everything to the canary."""
+        if not plan.completing:
+            plan = replace(plan, completing=True)
+            current = self._apply(
+                current,
+                current.routes,
+                revision=current.revision,
+                event=EndpointEventType.CANARY_COMPLETING,
+                reason=reason,
+                canary=plan,
+                keep_previous=True,
+            )
         self._promote_version(current.name, plan, reason)
         winner = replace(plan.route, role=RouteRole.PRIMARY, weight=100)
         return self._apply(
@@ -378,6 +431,7 @@ class SqlServingStore(ServingRecords, ServingStore):
         reason: str | None,
         canary: CanaryPlan | None = None,
         sticky_key: str | None = None,
+        set_sticky: bool = False,
         keep_previous: bool = False,
     ) -> Endpoint:
         """Compare-and-set the routes; write the history and the audit record with them."""
@@ -387,7 +441,7 @@ class SqlServingStore(ServingRecords, ServingStore):
             "routes_json": _routes_json(routes),
             "previous_routes_json": _routes_json(previous),
             "canary_json": None if canary is None else json.dumps(canary.to_json()),
-            "sticky_key": sticky_key if sticky_key is not None else current.sticky_key,
+            "sticky_key": _sticky(routes, sticky_key if set_sticky else current.sticky_key),
             "revision": revision + 1,
             "last_updated_time": now_ms(),
         }
@@ -437,6 +491,11 @@ class SqlServingStore(ServingRecords, ServingStore):
 
 def _now() -> int:
     return now_ms()
+
+
+def _sticky(routes: Sequence[Route], key: str | None) -> str | None:
+    """The sticky key only means something while variants route traffic."""
+    return key if any(r.role is RouteRole.VARIANT for r in routes) else None
 
 
 def _load(session: Session, name: str) -> EndpointRow:
