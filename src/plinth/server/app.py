@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 
 from fastapi import FastAPI
 
@@ -21,6 +22,8 @@ from plinth.server.serving import ServingOptions, serving_lifespan
 from plinth.store.factory import Stores, open_sql_stores
 
 log = logging.getLogger("plinth.server")
+
+SWITCH_INTERVAL_S = 0.0005
 
 
 def create_app(
@@ -71,6 +74,7 @@ def create_app(
     for router in routers.ALL:
         app.include_router(router)
     app.include_router(inference.router)
+    app.add_middleware(inference.InferenceFastPath)
     return app
 
 
@@ -93,7 +97,8 @@ def app_from_env() -> FastAPI:
 
 
 def tune_gc_for_serving() -> None:
-    """Make the garbage collector cheap for a long-running server process.
+    """Make the garbage collector cheap and the GIL hand-over quick for a long-running
+    server process.
 
     Every request allocates thousands of short-lived objects (rows, dataclasses, JSON), and
     CPython's default threshold (700) then runs a collection every few requests: profiling
@@ -104,3 +109,7 @@ def tune_gc_for_serving() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    # Background threads (the prediction log's flush, stats reports) hold the GIL for up
+    # to the switch interval before the event loop gets it back: 5 ms by default, which
+    # showed as p99 latency. 0.5 ms bounds that wait; the extra switches cost little.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)

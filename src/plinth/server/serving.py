@@ -137,6 +137,7 @@ def create_serving_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(inference.router)
+    app.add_middleware(inference.InferenceFastPath)
     return app
 
 

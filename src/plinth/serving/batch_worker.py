@@ -339,7 +339,11 @@ def write_part(out_dir: Path, index: int, tables: Iterator[pa.Table]) -> int:
             writer: pq.ParquetWriter | None = None
             for table in tables:
                 if writer is None:
-                    writer = stack.enter_context(pq.ParquetWriter(temp, table.schema))
+                    # Dictionary encoding pays only for the repeated model version; on ids
+                    # and predictions its attempt costs more than the rest of the write.
+                    writer = stack.enter_context(
+                        pq.ParquetWriter(temp, table.schema, use_dictionary=[MODEL_VERSION_COLUMN])
+                    )
                 writer.write_table(_conformed(table, writer.schema))
                 rows += table.num_rows
         if rows:

@@ -64,9 +64,23 @@ class MicroBatcher:
         self._busy = False
         self._closed = False
 
-    async def predict(self, data: Any) -> Any:
-        """Predict ``data`` (a DataFrame or ndarray) as part of the next batch."""
+    async def predict(self, data: Any, *, alone: bool = False) -> Any:
+        """Predict ``data`` (a DataFrame or ndarray) as part of the next batch.
+
+        ``alone``: the caller knows no other request is in flight. With nothing queued
+        either, the model runs right here on the event loop: a lone request skips two
+        thread hand-offs (a few hundred microseconds), and nothing waits meanwhile.
+        """
         loop = asyncio.get_running_loop()
+        if alone and not self._busy and self._queue.empty() and not self._closed:
+            self._busy = True
+            try:
+                result = self._predict(data)
+            finally:
+                self._busy = False
+            if self._on_batch is not None:
+                self._on_batch(len(data))
+            return result
         if self._closed:
             # A request that picked this model just before its route went away: still
             # answered, alone, on the default pool.

@@ -38,6 +38,9 @@ from plinth.serving.stats_recorder import StatsRecorder
 
 log = logging.getLogger("plinth.serving")
 
+ALONE_AFTER_S = 1.0
+"""A request runs its model on the event loop only if no two requests overlapped this long."""
+
 
 class ModelError(PlinthError):
     """The model raised while predicting; ``error_id`` ties the response to the server log."""
@@ -123,6 +126,8 @@ class DataPlane:
         self._shadow_slots = asyncio.Semaphore(config.max_shadow_in_flight)
         self.shadows_skipped = 0
         self.ready = False
+        self._in_flight = 0
+        self._overlapped_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -230,6 +235,23 @@ class DataPlane:
             ModelError: the model raised (500 with its error id).
         """
         started, arrived = time.perf_counter(), now_ms()
+        self._in_flight += 1
+        if self._in_flight > 1:
+            self._overlapped_at = time.monotonic()
+        try:
+            return await self._infer(name, data, request_id, version, started, arrived)
+        finally:
+            self._in_flight -= 1
+
+    async def _infer(
+        self,
+        name: str,
+        data: Any,
+        request_id: str,
+        version: str | None,
+        started: float,
+        arrived: int,
+    ) -> Answer:
         live = self.live(name)
         groups = self._assign(live, data, request_id, version)
         results = []
@@ -286,7 +308,7 @@ class DataPlane:
         status, outputs, error = "ok", None, None
         try:
             prepared = served.model.prepare(_signature_columns(served.model, data))
-            outputs = await served.batcher.predict(prepared)
+            outputs = await served.batcher.predict(prepared, alone=await self._is_alone())
         except InvalidArgumentError as exc:
             status, error = "invalid", exc.message
             raise
@@ -364,6 +386,18 @@ class DataPlane:
                 await self._score(
                     live, route, served, data, request_id, time.perf_counter(), now_ms()
                 )
+
+    async def _is_alone(self) -> bool:
+        """Whether requests come one at a time: none other in flight now nor in the last
+        second. Then the model may run on the event loop (no thread hand-off); under
+        concurrent load requests go through the batcher's thread and are batched.
+
+        Running on the loop never suspends, so requests already received would not get to
+        count themselves: one yield first lets them start (and be seen)."""
+        if self._in_flight != 1 or time.monotonic() - self._overlapped_at <= ALONE_AFTER_S:
+            return False
+        await asyncio.sleep(0)
+        return self._in_flight == 1
 
     def _count_batch(self, key: ModelKey, rows: int) -> None:
         self.metrics.observe_batch("", f"{key[0]}/{key[1]}", rows)

@@ -11,12 +11,14 @@ the protocol's ``{"error": message}``; on ``/invocations`` MLflow's ``{"error_co
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plinth import __version__
 from plinth.entities import Role
@@ -205,3 +207,31 @@ async def metrics(request: Request) -> Response:
         return Response(b"", media_type="text/plain")
     body, content_type = plane.metrics.render()
     return Response(body, media_type=content_type)
+
+
+# -- the fast path ---------------------------------------------------------------------------------
+_INFER = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
+_INVOCATIONS = re.compile(r"^/endpoints/([^/]+)/invocations$")
+
+
+class InferenceFastPath:
+    """ASGI middleware answering the two scoring routes before FastAPI's routing and
+    dependency machinery (about a fifth of a single-row request's time), with the same
+    handlers as the routes above (which stay for the OpenAPI document)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if match := _INVOCATIONS.match(path):
+                response = await invocations(Request(scope, receive), match[1])
+                await response(scope, receive, send)
+                return
+            if match := _INFER.match(path):
+                version = match[2] or None
+                response = await infer(Request(scope, receive), match[1], version)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
