@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any, Self, cast
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
@@ -16,6 +16,8 @@ from plinth.entities import LOCAL_USER, now_ms
 from plinth.errors import BackendUnavailableError, InvalidArgumentError
 from plinth.store.sql.engine import WRITE_OPTION
 from plinth.store.sql.models import AuditEventRow
+
+_AUDIT_TABLE = cast(Table, AuditEventRow.__table__)
 
 
 class SqlStoreBase:
@@ -50,6 +52,16 @@ class SqlStoreBase:
                 yield session
 
     @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """One write transaction on a Core connection, for hot paths that need no ORM
+        object (``log_batch``): a Session's set-up and flush machinery cost more than the
+        statements of a single logging call."""
+        with self._translate_errors(), self.engine.connect() as raw:
+            conn = raw.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
     def _translate_errors(self) -> Iterator[None]:
         try:
             yield
@@ -63,27 +75,29 @@ class SqlStoreBase:
 
     def _audit(
         self,
-        session: Session,
+        session: Session | Connection,
         action: str,
         object_type: str,
         object_id: str,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record a mutation in the same transaction as the mutation itself."""
-        session.add(
-            AuditEventRow(
-                timestamp=now_ms(),
-                user_name=self.actor,
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                details=json.dumps(details, default=str) if details else None,
-            )
+        """Record a mutation in the same transaction as the mutation itself (a Core insert:
+        an ORM object would cost a unit-of-work flush on every single logging call)."""
+        _connection(session).execute(
+            insert(_AUDIT_TABLE),
+            {
+                "timestamp": now_ms(),
+                "user_name": self.actor,
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "details": json.dumps(details, default=str) if details else None,
+            },
         )
 
     def _upsert(
         self,
-        session: Session,
+        session: Session | Connection,
         table: Table,
         rows: Sequence[Mapping[str, Any]],
         *,
@@ -98,4 +112,8 @@ class SqlStoreBase:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys), set_={col: stmt.excluded[col] for col in update}
         )
-        session.execute(stmt, list(rows))
+        _connection(session).execute(stmt, list(rows))
+
+
+def _connection(target: Session | Connection) -> Connection:
+    return target.connection() if isinstance(target, Session) else target

@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -69,6 +69,8 @@ RUN_NAME_TAG = "mlflow.runName"
 # more than half of a 1,000-point log_batch.
 _METRIC_TABLE = cast(Table, MetricRow.__table__)
 _PARAM_TABLE = cast(Table, ParamRow.__table__)
+_RUN_TABLE = cast(Table, RunRow.__table__)
+_LATEST_TABLE = cast(Table, LatestMetricRow.__table__)
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
 
 
@@ -357,35 +359,50 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         tag_values = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
         if RUN_NAME_TAG in tag_values:
             _checked_run_name(tag_values[RUN_NAME_TAG])
-        with self._write() as s:
-            row = self._run_row(s, run_id)
-            _require_active_run(row)
-            if (metric_rows or param_values) and RunStatus(row.status).is_terminal:
-                raise ConflictError(
-                    f"Run {run_id} is {row.status}; metrics and params can only be logged to "
-                    "a running run. Start a new run, or resume this one with "
-                    f"start_run(run_id='{run_id}')."
-                )
-            self._insert_params(s, run_id, param_values)
-            if metric_rows:
-                s.execute(insert(_METRIC_TABLE), metric_rows)
-                self._update_latest_metrics(s, run_id, metric_rows)
-            if tag_values:
-                self._upsert_tags(s, run_id, tag_values)
-                if RUN_NAME_TAG in tag_values:
-                    row.run_name = tag_values[RUN_NAME_TAG]
-            self._audit(
-                s, "log_batch", "run", run_id, _batch_summary(metric_rows, param_values, tag_values)
-            )
+        summary = _batch_summary(metric_rows, param_values, tag_values)
+        if RUN_NAME_TAG in tag_values:  # renames the run: the ORM row changes too
+            with self._write() as s:
+                row = self._run_row(s, run_id)
+                row.run_name = tag_values[RUN_NAME_TAG]
+                self._log_rows(s.connection(), row, metric_rows, param_values, tag_values)
+                self._audit(s, "log_batch", "run", run_id, summary)
+            return
+        # The single-call hot path: Core statements only, the run's state read as a tuple.
+        with self._write_connection() as conn:
+            state = self._run_state(conn, run_id)
+            self._log_rows(conn, state, metric_rows, param_values, tag_values)
+            self._audit(conn, "log_batch", "run", run_id, summary)
 
-    def _insert_params(self, s: Session, run_id: str, values: dict[str, str]) -> None:
+    def _log_rows(
+        self,
+        conn: Connection,
+        run: RunRow | _RunState,
+        metric_rows: list[dict[str, object]],
+        param_values: dict[str, str],
+        tag_values: dict[str, str],
+    ) -> None:
+        _require_active_run(run)
+        if (metric_rows or param_values) and RunStatus(run.status).is_terminal:
+            raise ConflictError(
+                f"Run {run.run_id} is {run.status}; metrics and params can only be logged to "
+                "a running run. Start a new run, or resume this one with "
+                f"start_run(run_id='{run.run_id}')."
+            )
+        self._insert_params(conn, run.run_id, param_values)
+        if metric_rows:
+            conn.execute(insert(_METRIC_TABLE), metric_rows)
+            self._update_latest_metrics(conn, run.run_id, metric_rows)
+        if tag_values:
+            self._upsert_tags(conn, run.run_id, tag_values)
+
+    def _insert_params(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
         if not values:
             return
         existing = dict(
-            s.execute(
-                select(ParamRow.key, ParamRow.value)
-                .where(ParamRow.run_id == run_id)
-                .where(ParamRow.key.in_(list(values)))
+            conn.execute(
+                select(_PARAM_TABLE.c.key, _PARAM_TABLE.c.value)
+                .where(_PARAM_TABLE.c.run_id == run_id)
+                .where(_PARAM_TABLE.c.key.in_(list(values)))
             ).all()
         )
         for key, old in existing.items():
@@ -399,10 +416,10 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             {"run_id": run_id, "key": k, "value": x} for k, x in values.items() if k not in existing
         ]
         if new:
-            s.execute(insert(_PARAM_TABLE), new)
+            conn.execute(insert(_PARAM_TABLE), new)
 
     def _update_latest_metrics(
-        self, s: Session, run_id: str, rows: list[dict[str, object]]
+        self, conn: Connection, run_id: str, rows: list[dict[str, object]]
     ) -> None:
         """Keep the point with the greatest (step, timestamp, value) per key, as MLflow does."""
         best: dict[str, dict[str, object]] = {}
@@ -410,30 +427,33 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             key = str(r["key"])
             if key not in best or _metric_order(r) > _metric_order(best[key]):
                 best[key] = r
+        latest = _LATEST_TABLE.c
         current = {
-            m.key: m
-            for m in s.scalars(
-                select(LatestMetricRow)
-                .where(LatestMetricRow.run_id == run_id)
-                .where(LatestMetricRow.key.in_(list(best)))
+            key: {"step": step, "timestamp": timestamp, "value": value, "is_nan": is_nan}
+            for key, step, timestamp, value, is_nan in conn.execute(
+                select(latest.key, latest.step, latest.timestamp, latest.value, latest.is_nan)
+                .where(latest.run_id == run_id)
+                .where(latest.key.in_(list(best)))
             )
         }
         changed = [
             r
             for k, r in best.items()
-            if k not in current or _metric_order(r) >= _metric_order(_latest_as_dict(current[k]))
+            if k not in current or _metric_order(r) >= _metric_order(current[k])
         ]
         self._upsert(
-            s,
+            conn,
             LatestMetricRow.__table__,  # type: ignore[arg-type]
             changed,
             keys=("run_id", "key"),
             update=("value", "is_nan", "timestamp", "step"),
         )
 
-    def _upsert_tags(self, s: Session, run_id: str, values: dict[str, str]) -> None:
+    def _upsert_tags(
+        self, target: Session | Connection, run_id: str, values: dict[str, str]
+    ) -> None:
         self._upsert(
-            s,
+            target,
             TagRow.__table__,  # type: ignore[arg-type]
             [{"run_id": run_id, "key": k, "value": x} for k, x in values.items()],
             keys=("run_id", "key"),
@@ -604,6 +624,15 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             return [_comment_from_row(r) for r in rows]
 
     # -- loading ---------------------------------------------------------------------------
+    def _run_state(self, conn: Connection, run_id: str) -> _RunState:
+        stmt = select(_RUN_TABLE.c.run_id, _RUN_TABLE.c.status, _RUN_TABLE.c.lifecycle_stage).where(
+            _RUN_TABLE.c.run_id == v.validate_run_id(run_id)
+        )
+        found = conn.execute(stmt).first()
+        if found is None:
+            raise RunNotFoundError(f"Run with id={run_id} not found")
+        return _RunState(run_id=found[0], status=found[1], lifecycle_stage=found[2])
+
     def _run_row(self, s: Session, run_id: str) -> RunRow:
         row = s.get(RunRow, v.validate_run_id(run_id))
         if row is None:
@@ -695,10 +724,6 @@ def _metric_order(r: dict[str, object]) -> tuple[int, int, float]:
     return (int(r["step"]), int(r["timestamp"]), -math.inf if r["is_nan"] else value)  # type: ignore[call-overload]
 
 
-def _latest_as_dict(m: LatestMetricRow) -> dict[str, object]:
-    return {"step": m.step, "timestamp": m.timestamp, "value": m.value, "is_nan": m.is_nan}
-
-
 def _batch_summary(
     metrics: list[dict[str, object]], params: dict[str, str], tags: dict[str, str]
 ) -> dict[str, object]:
@@ -714,7 +739,15 @@ def _require_active_experiment(row: ExperimentRow) -> None:
         raise ConflictError(f"Experiment {row.experiment_id} is deleted; restore it first.")
 
 
-def _require_active_run(row: RunRow) -> None:
+class _RunState(NamedTuple):
+    """What logging needs to know about a run."""
+
+    run_id: str
+    status: str
+    lifecycle_stage: str
+
+
+def _require_active_run(row: RunRow | _RunState) -> None:
     if row.lifecycle_stage != LifecycleStage.ACTIVE:
         raise ConflictError(
             f"Run {row.run_id} is deleted; restore it (plinth runs restore / "
