@@ -174,9 +174,14 @@ class FsspecArtifactStore(ArtifactStore):
         return _local_atomic(full) if self._is_local else _object_atomic(self._fs, full)
 
     def _copy_to_local(self, full: str, target: Path) -> None:
+        # A download is a copy the store can always give again: atomic (no half file under
+        # the final name) but not fsync'd, which would cost more than the copy itself.
+        if self._is_local:
+            _local_copy(full, str(target))
+            return
         with (
+            _local_atomic(str(target), durable=False) as dst,
             self._fs.open(full, "rb", block_size=READ_BLOCK_SIZE) as src,
-            _local_atomic(str(target)) as dst,
         ):
             shutil.copyfileobj(src, dst, CHUNK_SIZE)
 
@@ -251,9 +256,25 @@ def _chunks(stream: BinaryIO | Iterator[bytes]) -> Iterator[bytes]:
         yield from stream
 
 
+def _local_copy(source: str, path: str) -> None:
+    """Copy a local file to ``path`` through a temp name (``shutil.copyfile`` uses the
+    kernel's zero-copy ``sendfile``)."""
+    parent, name = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{name[:200]}.tmp-{uuid.uuid4().hex}")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 @contextlib.contextmanager
-def _local_atomic(path: str) -> Iterator[BinaryIO]:
-    """Write to a temp file beside ``path`` and rename it over ``path`` on success."""
+def _local_atomic(path: str, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """Write to a temp file beside ``path`` and rename it over ``path`` on success
+    (``durable``: fsync'd before the rename)."""
     parent, name = os.path.split(path)
     os.makedirs(parent, exist_ok=True)
     # Same directory, so the rename never crosses filesystems and stays atomic. The name
@@ -265,7 +286,8 @@ def _local_atomic(path: str) -> Iterator[BinaryIO]:
             out.flush()
             # Without fsync a crash soon after the rename can leave the final name
             # pointing at blocks that never reached the disk: an empty or torn file.
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
