@@ -38,6 +38,7 @@ from plinth.serving.stats_recorder import StatsRecorder
 
 log = logging.getLogger("plinth.serving")
 
+SHADOW_DRAIN_S = 10.0
 ALONE_AFTER_S = 1.0
 """A request runs its model on the event loop only if no two requests overlapped this long."""
 
@@ -128,6 +129,7 @@ class DataPlane:
         self.ready = False
         self._in_flight = 0
         self._overlapped_at = 0.0
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -147,6 +149,9 @@ class DataPlane:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Shadow scores still running belong in the prediction log too (bounded wait).
+        if self._shadow_tasks:
+            await asyncio.wait(self._shadow_tasks, timeout=SHADOW_DRAIN_S)
         with contextlib.suppress(PlinthError):
             await self.report_stats()
         await self.pool.close()
@@ -374,9 +379,11 @@ class DataPlane:
             if served is None or self._shadow_slots.locked():
                 self.shadows_skipped += 1
                 continue
-            asyncio.get_running_loop().create_task(
+            task = asyncio.get_running_loop().create_task(
                 self._score_shadow(live, route, served, data, request_id)
             )
+            self._shadow_tasks.add(task)
+            task.add_done_callback(self._shadow_tasks.discard)
 
     async def _score_shadow(
         self, live: LiveEndpoint, route: Route, served: ServedModel, data: Any, request_id: str
