@@ -28,7 +28,7 @@ from plinth.serving.dataplane import DataPlane, DataPlaneConfig
 from plinth.serving.metrics import ServingMetrics
 from plinth.serving.prediction_log import DEFAULT_PREFIX, PredictionLogWriter
 from plinth.store.factory import Stores
-from plinth.store.sql.serving import CANARY_CONTROLLER
+from plinth.store.sql.serving_registry import CANARY_CONTROLLER
 
 log = logging.getLogger("plinth.server")
 

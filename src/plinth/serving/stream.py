@@ -344,17 +344,13 @@ class StreamConsumer:
                     f"The scorer returned {len(batch.predictions)} predictions "
                     f"for {len(messages)} records."
                 )
-        except InvalidArgumentError as exc:
-            if len(messages) == 1:
-                return [self._dead_letter(messages[0], "invalid_record", exc.message)]
-            # One bad record fails the whole call; scored alone, only the bad ones fail.
-            return [outcome for m in messages for outcome in self._score([m])]
         except BackendUnavailableError:
             raise  # transient: leave the batch pending for a retry, do not dead-letter it
-        except Exception as exc:  # the model's own code: any error is the batch's, not ours
-            if len(messages) > 1:
-                # Often one record trips the model: scored alone, only that one fails.
+        except Exception as exc:  # a bad record, or the model's own code failing on one
+            if len(messages) > 1:  # one record fails the whole call: alone, only it fails
                 return [outcome for m in messages for outcome in self._score([m])]
+            if isinstance(exc, InvalidArgumentError):
+                return [self._dead_letter(messages[0], "invalid_record", exc.message)]
             return self._model_errors(messages, exc)
         return [self._result(m, batch, p) for m, p in zip(messages, batch.predictions, strict=True)]
 

@@ -27,7 +27,7 @@ from plinth.errors import (
 )
 from plinth.store.base import RegistryStore
 from plinth.store.factory import Stores
-from plinth.store.sql.serving import CANARY_CONTROLLER
+from plinth.store.sql.serving_registry import CANARY_CONTROLLER
 
 
 def approve(registry: RegistryStore, name: str, version: str, stage: Stage) -> None:
