@@ -10,22 +10,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pytest
 
 from plinth.config import Settings
+from plinth.server.threaded import serve_in_thread
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from plinth.artifacts import ArtifactStore
     from plinth.server.serving import ServingOptions
 
@@ -112,13 +109,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True, slots=True)
 class LiveServer:
     url: str
@@ -137,34 +127,9 @@ def serve(
     from plinth.server.app import create_app
 
     app = create_app(settings, auth=auth, serving=serving)
-    with serve_app(app, lifespan="on" if serving else "off"):
+    with serve_in_thread(app, lifespan="on" if serving else "off"):
         token = settings.admin_token_path.read_text().strip() if auth else ""
         yield LiveServer(url=app.state.url, admin_token=token, settings=settings)
-
-
-@contextmanager
-def serve_app(app: FastAPI, *, lifespan: Literal["on", "off"] = "on") -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread on a free port; yields its URL (also set as
-    ``app.state.url``)."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start within 10 s")
-        time.sleep(0.01)
-    app.state.url = f"http://127.0.0.1:{port}"
-    try:
-        yield app.state.url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

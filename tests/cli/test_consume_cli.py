@@ -19,7 +19,6 @@ import orjson
 import pandas as pd
 import pytest
 from redis import Redis
-from tests.conftest import free_port
 from tests.models.conftest import fit_logistic, make_frame
 from tests.serving.conftest import register_models
 from typer.testing import Result
@@ -28,6 +27,7 @@ from plinth import serving
 from plinth.client import Client
 from plinth.config import Settings
 from plinth.models import log_model, save_model
+from plinth.server.threaded import free_port
 from plinth.serving.stream import connect
 
 Cli = Callable[..., Result]

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.cli.conftest import Cli
-from tests.conftest import serve_app
 from tests.serving.conftest import FAST, register_models
 
 from plinth.client import Client
 from plinth.config import Settings
 from plinth.server.serving import create_serving_app
+from plinth.server.threaded import serve_in_thread
 
 
 @pytest.fixture
@@ -130,15 +130,9 @@ def test_predictions_feedback_and_ab_report_after_traffic(cli: Cli, registered: 
         "customer_id",
     )
     client = Client(registered)
-    app = create_serving_app(
-        registered,
-        stores=client.stores,
-        artifact_store=client.artifact_store,
-        options=FAST,
-        auth=False,
-    )
+    app = create_serving_app(client, options=FAST, auth=False)
     served: list[tuple[str, str]] = []
-    with serve_app(app) as url, httpx.Client(base_url=url) as http:
+    with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
         deadline = time.monotonic() + 10
         while http.get("/v2/models/churn/versions/2/ready").status_code != 200:
             assert time.monotonic() < deadline

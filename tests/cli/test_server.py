@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typer.testing import Result
 from plinth.cli.server import worker_environment
 from plinth.client import Client
 from plinth.config import Settings
+from plinth.server.threaded import free_port
 
 Cli = Callable[..., Result]
 START_TIMEOUT_S = 60
@@ -42,17 +42,10 @@ def test_worker_environment_rebuilds_the_same_settings(tmp_path: Path) -> None:
     assert worker_environment(settings, auth=False)["PLINTH_SERVER_AUTH"] == "0"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(home: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``plinth server`` in a subprocess on a free port, stopped (SIGINT) on exit."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLINTH_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "plinth.cli.main", "server", "--port", str(port), *args],

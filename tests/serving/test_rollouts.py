@@ -8,7 +8,6 @@ import threading
 import time
 
 import httpx
-from tests.conftest import serve_app
 from tests.serving.conftest import FAST, Serving, register_models, wait_for
 from tests.serving.test_http_dataplane import oip_body
 
@@ -17,6 +16,7 @@ from plinth.client import Client
 from plinth.config import Settings
 from plinth.entities.registry import Stage
 from plinth.server.serving import create_serving_app
+from plinth.server.threaded import serve_in_thread
 
 
 def send(http: httpx.Client, endpoint: str, *, calls: int = 2, n: int = 1) -> list[httpx.Response]:
@@ -86,15 +86,10 @@ def test_a_replica_follows_route_changes_without_dropping_requests(serving_env: 
         home=server.settings.home.parent / "replica", uri=server.url, token=server.admin_token
     )
     replica_client = Client(settings)
-    app = create_serving_app(
-        settings,
-        stores=replica_client.stores,
-        artifact_store=replica_client.artifact_store,
-        options=FAST,
-    )
+    app = create_serving_app(replica_client, options=FAST)
     serving.create_endpoint("replicated", "churn/1", client=serving_env.client)
     headers = {"Authorization": f"Bearer {server.admin_token}"}
-    with serve_app(app) as url, httpx.Client(base_url=url, headers=headers) as http:
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=headers) as http:
         wait_for(
             lambda: http.get("/v2/models/replicated/ready").status_code == 200,
             timeout=5,

@@ -18,13 +18,13 @@ import orjson
 import pandas as pd
 import pytest
 from redis import Redis
-from tests.conftest import free_port
 from tests.models.conftest import fit_logistic, make_frame
 
 from plinth.client import Client
 from plinth.config import Settings
 from plinth.errors import BackendUnavailableError, InvalidArgumentError, PlinthError
 from plinth.models import log_model, save_model
+from plinth.server.threaded import free_port
 from plinth.serving.stream import (
     ModelRecordScorer,
     RecordScorer,

@@ -71,14 +71,7 @@ def serve(
     if workers == 1:
         from plinth.server.app import tune_gc_for_serving
 
-        client = Client(settings)
-        app = create_serving_app(
-            settings,
-            stores=client.stores,
-            artifact_store=client.artifact_store,
-            options=options,
-            auth=not no_auth,
-        )
+        app = create_serving_app(Client(settings), options=options, auth=not no_auth)
         tune_gc_for_serving()
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return

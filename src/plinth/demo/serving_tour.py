@@ -99,12 +99,8 @@ def data_plane(client: Client) -> Iterator[str]:
     if client.settings.is_remote:
         yield client.settings.store_uri
         return
-    import socket
-    import threading
-
-    import uvicorn
-
     from plinth.server.serving import ServingOptions, create_serving_app
+    from plinth.server.threaded import serve_in_thread
     from plinth.serving.dataplane import DataPlaneConfig
 
     options = ServingOptions(
@@ -113,26 +109,9 @@ def data_plane(client: Client) -> Iterator[str]:
         slo_every_s=1.0,
         log_flush_s=0.2,
     )
-    app = create_serving_app(
-        client.settings,
-        stores=client.stores,
-        artifact_store=client.artifact_store,
-        options=options,
-        auth=False,
-    )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    app = create_serving_app(client, options=options, auth=False)
+    with serve_in_thread(app, log_level="error") as url:
+        yield url
 
 
 def send_round(http: httpx.Client, customers: pd.DataFrame, start: int) -> Counter[str]:

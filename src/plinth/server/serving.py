@@ -109,16 +109,15 @@ def serving_lifespan(
 
 
 def create_serving_app(
-    settings: Settings,
+    client: Client,
     *,
-    stores: Stores,
-    artifact_store: ArtifactStore,
     options: ServingOptions,
     auth: bool = True,
     metrics: ServingMetrics | None = None,
 ) -> FastAPI:
     """The data plane alone (``plinth serve``): inference, health and metrics, over the
-    store ``stores`` (a database, or a Plinth server when ``PLINTH_URI`` is http)."""
+    client's stores (a database, or a Plinth server when ``PLINTH_URI`` is http)."""
+    settings, stores, artifact_store = client.settings, client.stores, client.artifact_store
     app = FastAPI(
         title="Plinth data plane",
         version=__version__,
@@ -184,13 +183,6 @@ def serving_app_from_env() -> FastAPI:
 
     settings = Settings.from_env(os.environ)
     options, auth = options_from_env(os.environ[OPTIONS_ENV])
-    client = Client(settings)
-    app = create_serving_app(
-        settings,
-        stores=client.stores,
-        artifact_store=client.artifact_store,
-        options=options,
-        auth=auth,
-    )
+    app = create_serving_app(Client(settings), options=options, auth=auth)
     tune_gc_for_serving()
     return app

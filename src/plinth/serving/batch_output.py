@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from plinth.artifacts.durability import fsync_path
 from plinth.errors import InvalidArgumentError
 from plinth.serving.batch_worker import is_temp_part, part_index
 from plinth.serving.chunks import ParquetSlice
@@ -208,7 +209,9 @@ def write_manifest(out: Path, manifest: Manifest) -> None:
 def mark_complete(out: Path, manifest: Manifest, *, chunk_count: int) -> None:
     """Record the chunk count in the manifest, then write ``_SUCCESS``: the job is done."""
     write_manifest(out, replace(manifest, chunk_count=chunk_count))
-    _fsync_dir(out)
+    # Part files were renamed into the directory; its entries reach the disk before
+    # _SUCCESS says they are all there.
+    fsync_path(out)
     _write_atomic(out / SUCCESS_FILE, "")
 
 
@@ -222,13 +225,3 @@ def _write_atomic(path: Path, text: str) -> None:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    # Part files were renamed into the directory; its entries reach the disk before
-    # _SUCCESS says they are all there.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

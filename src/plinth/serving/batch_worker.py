@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from plinth.artifacts.durability import fsync_path
 from plinth.errors import InvalidArgumentError
 from plinth.models.loader import LoadedModel, load_package
 from plinth.models.signature import ColumnSpec, ModelSignature, TensorSpec
@@ -347,7 +348,9 @@ def write_part(out_dir: Path, index: int, tables: Iterator[pa.Table]) -> int:
                 writer.write_table(_conformed(table, writer.schema))
                 rows += table.num_rows
         if rows:
-            _fsync(temp)
+            # The rename publishes the part: fsync first, so a crash cannot publish an
+            # empty file.
+            fsync_path(temp)
             os.replace(temp, final)
     finally:
         temp.unlink(missing_ok=True)
@@ -366,12 +369,3 @@ def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
             f"The model's outputs changed type within one chunk ({table.schema} after "
             f"{schema}); make predict return one type."
         ) from exc
-
-
-def _fsync(path: Path) -> None:
-    # The rename publishes the part; fsync first so a crash cannot publish an empty file.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

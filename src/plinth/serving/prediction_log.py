@@ -41,6 +41,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from plinth.artifacts import ArtifactStore, FsspecArtifactStore
 from plinth.artifacts.base import normalize_path
+from plinth.artifacts.durability import fsync_path
 from plinth.errors import BackendUnavailableError, ConflictError, InvalidArgumentError, PlinthError
 
 logger = logging.getLogger(__name__)
@@ -345,11 +346,7 @@ class PredictionLogWriter:
             return
         chain = [folder] if folder in self._synced_dirs else _ancestry(folder)
         for rel in chain:
-            fd = os.open(self._local.full_path(rel), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(self._local.full_path(rel))
         self._synced_dirs.add(folder)
 
     def _report_drops(self) -> None:
