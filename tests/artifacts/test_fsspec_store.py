@@ -441,3 +441,17 @@ def test_a_name_at_the_length_limit_can_be_written(store: ArtifactStore) -> None
     store.put_bytes(b"x", f"dir/{name}")
 
     assert store.list("dir") == [FileInfo(path=f"dir/{name}", is_dir=False, file_size=1)]
+
+
+def test_writing_through_a_file_or_over_a_folder_names_the_path(tmp_path: Path) -> None:
+    # Local only: object stores keep "a" and "a/b" as unrelated keys.
+    store = artifact_store_from_uri(str(tmp_path / "artifacts"))
+    store.put_bytes(b"weights", "run/model.pkl")
+    store.put_bytes(b"a", "run/plots/a.png")
+
+    for dest in ("run/model.pkl/inner.bin", "run/plots"):
+        with pytest.raises(InvalidArgumentError, match=dest):
+            store.put_bytes(b"x", dest)
+
+    assert store.open_read("run/model.pkl").read() == b"weights"
+    assert store.exists("run/plots/a.png")

@@ -1,8 +1,13 @@
-"""Making a write survive a power cut: fsync a file or a directory by path."""
+"""Making a write survive a power cut: fsync a file or a directory by path, and start a
+large file's writeback while it is still being written."""
 
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
+
+WRITEBACK_BYTES = 1 << 20
+"""Written bytes that make ``EarlyWriteback`` hand a range to the kernel."""
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:
@@ -14,3 +19,36 @@ def fsync_path(path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class EarlyWriteback:
+    """Starts writing a file's pages to disk as each megabyte is written, so the fsync that
+    ends the write waits for the last megabyte instead of the whole file (a 10 MB upload
+    spent a quarter of its time in that fsync).
+
+    On Linux ``POSIX_FADV_DONTNEED`` starts the writeback of the range and drops its
+    pages from the page cache once written: a stored artifact is seldom read back at once,
+    and a large upload should not push the metadata database's pages out of the cache.
+    Elsewhere (no ``posix_fadvise``) this does nothing.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._started = 0
+        self._enabled = hasattr(os, "posix_fadvise")
+
+    def written(self) -> None:
+        """Call after each write."""
+        if not self._enabled:
+            return
+        end = self._file.tell()
+        if end - self._started < WRITEBACK_BYTES:
+            return
+        self._file.flush()
+        try:
+            os.posix_fadvise(
+                self._file.fileno(), self._started, end - self._started, os.POSIX_FADV_DONTNEED
+            )
+        except OSError:  # a filesystem that refuses the advice: the fsync still does it all
+            self._enabled = False
+        self._started = end

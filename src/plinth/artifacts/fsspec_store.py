@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
 import posixpath
 import re
@@ -20,6 +19,8 @@ from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from plinth.artifacts.base import CHUNK_SIZE, ArtifactStore, FileInfo, StoredFile, normalize_path
+from plinth.artifacts.durability import EarlyWriteback
+from plinth.artifacts.hashing import StreamSha256
 from plinth.errors import BackendUnavailableError, InvalidArgumentError, NotFoundError
 
 S3_PART_SIZE = 5 << 20
@@ -75,13 +76,24 @@ class FsspecArtifactStore(ArtifactStore):
     @_translate_backend_errors
     def put_stream(self, stream: BinaryIO | Iterator[bytes], dest: str) -> StoredFile:
         rel = normalize_path(dest, allow_root=False)
-        digest = hashlib.sha256()
         size = 0
-        with self._open_atomic(self._full(rel)) as out:
-            for chunk in _chunks(stream):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
+        try:
+            with StreamSha256() as digest, self._open_atomic(self._full(rel)) as out:
+                writeback = EarlyWriteback(out) if self._is_local else None
+                for chunk in _chunks(stream):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                    if writeback is not None:
+                        writeback.written()
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            # A folder on the path is a file, or the destination is a folder: the
+            # caller's path, not the server, is wrong.
+            raise InvalidArgumentError(
+                f"cannot write artifact {rel!r}: a file and a folder would share a name "
+                "on its path; choose another path",
+                details={"path": rel},
+            ) from exc
         return StoredFile(path=rel, size=size, sha256=digest.hexdigest())
 
     @_translate_backend_errors

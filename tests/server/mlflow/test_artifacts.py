@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -193,3 +195,42 @@ def test_server_info_says_artifacts_stream_through_the_proxy(http: httpx.Client)
     assert response.status_code == 200
     assert response.json()["multipart_uploads_enabled"] is False
     assert response.json()["multipart_downloads_enabled"] is False
+
+
+def test_a_streamed_upload_larger_than_the_pipe_round_trips(
+    http: httpx.Client, store_uri: str, unique: str
+) -> None:
+    # Chunked, 20 MiB: more than the server reads ahead of its writer (8 MiB), so the
+    # read-ahead bound and the hand-over in order are both exercised.
+    blocks = [os.urandom(1 << 20) for _ in range(20)]
+    path = f"{unique}/run/artifacts/big.bin"
+
+    put = http.put(f"{PROXY}/{path}", content=iter(blocks), timeout=60)
+    got = http.get(f"{PROXY}/{path}", timeout=60)
+
+    assert put.status_code == 200, put.text
+    assert got.content == b"".join(blocks)
+    audit = open_sql_stores(store_uri).auth.list_audit_events(user_name="admin")
+    [upload] = [e for e in audit if (e.action, e.object_id) == ("upload_artifact", path)]
+    assert json.loads(upload.details or "") == {
+        "size": 20 << 20,
+        "sha256": hashlib.sha256(b"".join(blocks)).hexdigest(),
+    }
+
+
+def test_an_upload_through_an_existing_file_is_400_and_keeps_the_file(
+    http: httpx.Client, unique: str
+) -> None:
+    # The store fails on its first write (a file stands where a folder must be created);
+    # the server must answer rather than wait for a body nobody reads, and lose nothing.
+    first = f"{unique}/run/artifacts/model.pkl"
+    assert http.put(f"{PROXY}/{first}", content=b"weights").status_code == 200
+
+    response = http.put(
+        f"{PROXY}/{first}/inner.bin", content=iter([os.urandom(1 << 20)] * 12), timeout=60
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "inner.bin" in response.json()["message"]
+    assert http.get(f"{PROXY}/{first}").content == b"weights"

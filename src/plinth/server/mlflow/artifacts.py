@@ -15,17 +15,17 @@ from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Depends
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from plinth.artifacts import ArtifactStore, FileInfo, StoredFile
-from plinth.artifacts.base import CHUNK_SIZE, normalize_path
+from plinth.artifacts.base import normalize_path
 from plinth.entities import Role, model_uris
 from plinth.errors import InvalidArgumentError
 from plinth.server.auth import require
+from plinth.server.body_pipe import piped_body
 from plinth.server.deps import get_artifact_store, get_auth_store, get_tracking_store
 from plinth.server.mlflow import wire
 from plinth.server.mlflow.wire import Fields, reply, request_fields
@@ -67,9 +67,10 @@ async def upload_artifact(
     auth: AuthStore = Depends(get_auth_store),
 ) -> Response:
     path = safe_path(artifact_path)
-    # The store's API is blocking, so it runs in a worker thread that pulls the body from
-    # the event loop chunk by chunk; the body is never held whole.
-    await anyio.to_thread.run_sync(_store_upload, store, auth, _blocking_body(request), path)
+    # The store's API is blocking, so it runs in a worker thread fed by the event loop as
+    # the body arrives; at most the pipe's bound is held in memory, never the whole body.
+    async with piped_body(request) as body:
+        await anyio.to_thread.run_sync(_store_upload, store, auth, iter(body), path)
     return reply()
 
 
@@ -119,28 +120,6 @@ def _store_upload(
     details: dict[str, object] = {"size": stored.size, "sha256": stored.sha256}
     auth.record_audit_event("upload_artifact", "artifact", stored.path, details)
     return stored
-
-
-def _blocking_body(request: Request) -> Iterator[bytes]:
-    """The request body as a blocking iterator for a worker thread, in blocks of about
-    ``CHUNK_SIZE`` (the server receives it in ~64 KiB pieces; fewer, larger writes are
-    cheaper for the store and for the thread hand-off)."""
-    stream = request.stream()
-
-    async def next_block() -> bytes:
-        block = bytearray()
-        while len(block) < CHUNK_SIZE:
-            try:
-                block += await anext(stream)
-            except StopAsyncIteration:
-                break
-            except ClientDisconnect:
-                # Expected when a client gives up: the store discards the partial file.
-                raise InvalidArgumentError("The client disconnected during the upload.") from None
-        return bytes(block)
-
-    while block := anyio.from_thread.run(next_block):
-        yield block
 
 
 def _proxied_root(artifact_uri: str, run_id: str) -> str:
