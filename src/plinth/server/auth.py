@@ -93,13 +93,18 @@ def require(role: Role) -> Callable[[User], Awaitable[User]]:
     """Dependency factory: the current user, who must hold at least ``role``."""
 
     async def check(user: User = Depends(current_user)) -> User:
-        if not user.role.allows(role):
-            raise PermissionDeniedError(
-                f"User '{user.name}' has role '{user.role}'; this action needs '{role}' or higher."
-            )
+        check_role(user, role)
         return user
 
     return check
+
+
+def check_role(user: User, role: Role) -> None:
+    """``PermissionDeniedError`` unless ``user`` holds at least ``role``."""
+    if not user.role.allows(role):
+        raise PermissionDeniedError(
+            f"User '{user.name}' has role '{user.role}'; this action needs '{role}' or higher."
+        )
 
 
 def role_for_method(method: str) -> Role:

@@ -84,7 +84,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_TO_CODE.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
-    return error_response(code, str(exc.detail), exc.status_code)
+    response = error_response(code, str(exc.detail), exc.status_code)
+    response.headers.update(exc.headers or {})  # e.g. a 405's Allow
+    return response
 
 
 async def _json_error(_request: Request, exc: Exception) -> JSONResponse:

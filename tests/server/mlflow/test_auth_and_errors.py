@@ -222,3 +222,44 @@ def test_nan_json_tokens_are_accepted_as_metric_values(
     assert history["metrics"] == [
         {"key": "b", "value": "-Infinity", "timestamp": 1700000000000, "step": 3}
     ]
+
+
+# -- routing of MLflow's API (one table, see plinth.server.mlflow.rpc) ---------------------------
+def test_a_known_path_with_the_wrong_method_is_405_naming_the_allowed_ones(
+    http: httpx.Client,
+) -> None:
+    response = http.get("/api/2.0/mlflow/runs/search")
+
+    assert response.status_code == 405
+    assert response.json()["error_code"] == "BAD_REQUEST"
+    assert response.headers["allow"] == "POST"
+
+
+def test_an_unknown_mlflow_path_is_404(http: httpx.Client) -> None:
+    response = http.post("/api/2.0/mlflow/runs/no-such-call", json={})
+
+    assert response.status_code == 404
+    assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_both_verbs_of_a_dual_route_answer_and_the_ui_prefix_mirrors_the_api(
+    http: httpx.Client, unique: str
+) -> None:
+    http.post("/api/2.0/mlflow/experiments/create", json={"name": f"dual-{unique}"})
+    body = {"filter": f"name = 'dual-{unique}'"}
+
+    searched = [
+        http.post(f"{prefix}/experiments/search", json=body)
+        for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+    ] + [http.get("/api/2.0/mlflow/experiments/search", params=body)]
+
+    for response in searched:
+        assert response.status_code == 200, response.text
+        assert [e["name"] for e in response.json()["experiments"]] == [f"dual-{unique}"]
+
+
+def test_mlflow_routes_are_not_in_plinths_openapi_schema(http: httpx.Client) -> None:
+    paths = http.get("/openapi.json").json()["paths"]
+
+    assert not [p for p in paths if "/mlflow" in p]
+    assert "/api/v1/experiments" in paths

@@ -16,7 +16,6 @@ from urllib.parse import quote, unquote
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -24,32 +23,26 @@ from plinth.artifacts import ArtifactStore, FileInfo, StoredFile
 from plinth.artifacts.base import normalize_path
 from plinth.entities import Role, model_uris
 from plinth.errors import InvalidArgumentError
-from plinth.server.auth import require
 from plinth.server.body_pipe import piped_body
-from plinth.server.deps import get_artifact_store, get_auth_store, get_tracking_store
 from plinth.server.mlflow import wire
-from plinth.server.mlflow.wire import Fields, reply, request_fields
+from plinth.server.mlflow.rpc import RpcRoutes
+from plinth.server.mlflow.wire import Fields, reply
 from plinth.store.base import AuthStore, TrackingStore
 
-_READ = [Depends(require(Role.VIEWER))]
-_WRITE = [Depends(require(Role.EDITOR))]
-
-_proxy = APIRouter()
-_runs = APIRouter()
+_proxy = RpcRoutes("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+_runs = RpcRoutes("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
 
-@_proxy.get("/artifacts", dependencies=_READ)
-def list_artifacts(path: str = "", store: ArtifactStore = Depends(get_artifact_store)) -> Response:
+@_proxy.get("/artifacts", role=Role.VIEWER)
+def list_artifacts(fields: Fields, store: ArtifactStore) -> Response:
     # Entries are named relative to the listed directory, as MLflow's server names them.
-    entries = store.list(safe_path(path, allow_root=True))
+    entries = store.list(safe_path(fields.string("path"), allow_root=True))
     files = [wire.file_info_json(e, posixpath.basename(e.path)) for e in entries]
     return reply({"files": files})
 
 
-@_proxy.get("/artifacts/{artifact_path:path}", dependencies=_READ)
-def download_artifact(
-    artifact_path: str, store: ArtifactStore = Depends(get_artifact_store)
-) -> StreamingResponse:
+@_proxy.get("/artifacts/{artifact_path:path}", role=Role.VIEWER)
+def download_artifact(artifact_path: str, store: ArtifactStore) -> StreamingResponse:
     path = safe_path(artifact_path)
     # iter_bytes opens the file now, so a missing file is a 404 before any header is sent.
     chunks = store.iter_bytes(path)
@@ -59,12 +52,12 @@ def download_artifact(
     return StreamingResponse(chunks, media_type=_media_type(path), headers=headers)
 
 
-@_proxy.put("/artifacts/{artifact_path:path}", dependencies=_WRITE)
+@_proxy.put("/artifacts/{artifact_path:path}", role=Role.EDITOR)
 async def upload_artifact(
     artifact_path: str,
     request: Request,
-    store: ArtifactStore = Depends(get_artifact_store),
-    auth: AuthStore = Depends(get_auth_store),
+    store: ArtifactStore,
+    auth: AuthStore,
 ) -> Response:
     path = safe_path(artifact_path)
     # The store's API is blocking, so it runs in a worker thread fed by the event loop as
@@ -74,11 +67,11 @@ async def upload_artifact(
     return reply()
 
 
-@_proxy.delete("/artifacts/{artifact_path:path}", dependencies=_WRITE)
+@_proxy.delete("/artifacts/{artifact_path:path}", role=Role.EDITOR)
 def delete_artifact(
     artifact_path: str,
-    store: ArtifactStore = Depends(get_artifact_store),
-    auth: AuthStore = Depends(get_auth_store),
+    store: ArtifactStore,
+    auth: AuthStore,
 ) -> Response:
     path = safe_path(artifact_path)
     store.delete(path)
@@ -86,11 +79,11 @@ def delete_artifact(
     return reply()
 
 
-@_runs.get("/artifacts/list", dependencies=_READ)
+@_runs.get("/artifacts/list", role=Role.VIEWER)
 def list_run_artifacts(
-    fields: Fields = Depends(request_fields),
-    tracking: TrackingStore = Depends(get_tracking_store),
-    store: ArtifactStore = Depends(get_artifact_store),
+    fields: Fields,
+    tracking: TrackingStore,
+    store: ArtifactStore,
 ) -> Response:
     run = tracking.get_run(fields.run_id())
     path = safe_path(fields.string("path"), allow_root=True)
@@ -153,9 +146,8 @@ def _attachment(path: str) -> dict[str, str]:
     }
 
 
-router = APIRouter()
-router.include_router(_proxy, prefix="/api/2.0/mlflow-artifacts", tags=["mlflow-artifacts"])
-router.include_router(_runs, prefix="/api/2.0/mlflow", tags=["mlflow"])
-# The web UI uses the same handlers under /ajax-api; kept out of the OpenAPI schema.
-router.include_router(_proxy, prefix="/ajax-api/2.0/mlflow-artifacts", include_in_schema=False)
-router.include_router(_runs, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
+routes = (
+    _proxy,
+    _runs,
+)
+"""Served by ``RpcRoute`` (see ``plinth.server.mlflow.rpc``)."""

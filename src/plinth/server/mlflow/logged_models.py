@@ -13,7 +13,6 @@ import json
 import posixpath
 from typing import Any
 
-from fastapi import APIRouter, Depends
 from starlette.responses import Response, StreamingResponse
 
 from plinth.artifacts import ArtifactStore
@@ -21,30 +20,25 @@ from plinth.entities import Role, RunTag, model_uris
 from plinth.entities.registry import LoggedModel
 from plinth.entities.run_names import generate_run_name
 from plinth.errors import InvalidArgumentError
-from plinth.server.auth import require
-from plinth.server.deps import get_artifact_store, get_registry_store
 from plinth.server.mlflow import wire
 from plinth.server.mlflow import wire_registry as rwire
 from plinth.server.mlflow.artifacts import download_artifact, safe_path
-from plinth.server.mlflow.wire import Fields, reply, request_fields
+from plinth.server.mlflow.rpc import RpcRoutes
+from plinth.server.mlflow.wire import Fields, reply
 from plinth.store.base import RegistryStore
 
 SEARCH_LOGGED_MODELS_DEFAULT = 100
 
-_READ = [Depends(require(Role.VIEWER))]
-_WRITE = [Depends(require(Role.EDITOR))]
 
-_routes = APIRouter()
-_ui_routes = APIRouter()
+_routes = RpcRoutes("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+_ui_routes = RpcRoutes("/ajax-api/2.0/mlflow")  # the web UI only
 
 # Orderings the store serves (newest first); MLflow's client sends no ordering by default.
 _NEWEST_FIRST = ("creation_timestamp", "creation_time")
 
 
-@_routes.post("/logged-models", dependencies=_WRITE)
-def create_logged_model(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/logged-models", role=Role.EDITOR)
+def create_logged_model(fields: Fields, store: RegistryStore) -> Response:
     model = store.create_logged_model(
         fields.identifier("experiment_id"),
         # MLflow names unnamed models with the same kind of random name as runs.
@@ -57,10 +51,8 @@ def create_logged_model(
     return reply({"model": rwire.logged_model_json(model)})
 
 
-@_routes.post("/logged-models/search", dependencies=_READ)
-def search_logged_models(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/logged-models/search", role=Role.VIEWER)
+def search_logged_models(fields: Fields, store: RegistryStore) -> Response:
     experiment_ids = fields.strings("experiment_ids", allow_ints=True)
     if not experiment_ids:
         raise InvalidArgumentError(
@@ -85,39 +77,39 @@ def search_logged_models(
     return reply(body)
 
 
-@_routes.get("/logged-models/{model_id}", dependencies=_READ)
-def get_logged_model(model_id: str, store: RegistryStore = Depends(get_registry_store)) -> Response:
+@_routes.get("/logged-models/{model_id}", role=Role.VIEWER)
+def get_logged_model(model_id: str, store: RegistryStore) -> Response:
     # `allow_deleted=true` may come along; deleted models are gone from the store, so a
     # deleted model is a 404 either way.
     return reply({"model": rwire.logged_model_json(store.get_logged_model(model_id))})
 
 
-@_routes.patch("/logged-models/{model_id}", dependencies=_WRITE)
+@_routes.patch("/logged-models/{model_id}", role=Role.EDITOR)
 def finalize_logged_model(
     model_id: str,
-    fields: Fields = Depends(request_fields),
-    store: RegistryStore = Depends(get_registry_store),
+    fields: Fields,
+    store: RegistryStore,
 ) -> Response:
     status = rwire.logged_model_status_from(fields)
     model = store.finalize_logged_model(_same_id(model_id, fields), status)
     return reply({"model": rwire.logged_model_json(model)})
 
 
-@_routes.delete("/logged-models/{model_id}", dependencies=_WRITE)
+@_routes.delete("/logged-models/{model_id}", role=Role.EDITOR)
 def delete_logged_model(
     model_id: str,
-    fields: Fields = Depends(request_fields),
-    store: RegistryStore = Depends(get_registry_store),
+    fields: Fields,
+    store: RegistryStore,
 ) -> Response:
     store.delete_logged_model(_same_id(model_id, fields))
     return reply()
 
 
-@_routes.patch("/logged-models/{model_id}/tags", dependencies=_WRITE)
+@_routes.patch("/logged-models/{model_id}/tags", role=Role.EDITOR)
 def set_logged_model_tags(
     model_id: str,
-    fields: Fields = Depends(request_fields),
-    store: RegistryStore = Depends(get_registry_store),
+    fields: Fields,
+    store: RegistryStore,
 ) -> Response:
     model_id = _same_id(model_id, fields)
     tags = [_without_repeats(t) for t in wire.tags_from(fields)]
@@ -125,30 +117,28 @@ def set_logged_model_tags(
     return reply({"model": rwire.logged_model_json(store.get_logged_model(model_id))})
 
 
-@_routes.delete("/logged-models/{model_id}/tags/{tag_key:path}", dependencies=_WRITE)
-def delete_logged_model_tag(
-    model_id: str, tag_key: str, store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.delete("/logged-models/{model_id}/tags/{tag_key:path}", role=Role.EDITOR)
+def delete_logged_model_tag(model_id: str, tag_key: str, store: RegistryStore) -> Response:
     store.delete_logged_model_tag(model_id, tag_key)
     return reply()
 
 
-@_routes.post("/logged-models/{model_id}/params", dependencies=_WRITE)
+@_routes.post("/logged-models/{model_id}/params", role=Role.EDITOR)
 def log_logged_model_params(
     model_id: str,
-    fields: Fields = Depends(request_fields),
-    store: RegistryStore = Depends(get_registry_store),
+    fields: Fields,
+    store: RegistryStore,
 ) -> Response:
     store.log_logged_model_params(_same_id(model_id, fields), wire.params_from(fields))
     return reply()
 
 
-@_routes.get("/logged-models/{model_id}/artifacts/directories", dependencies=_READ)
+@_routes.get("/logged-models/{model_id}/artifacts/directories", role=Role.VIEWER)
 def list_logged_model_artifacts(
     model_id: str,
-    fields: Fields = Depends(request_fields),
-    store: RegistryStore = Depends(get_registry_store),
-    artifacts: ArtifactStore = Depends(get_artifact_store),
+    fields: Fields,
+    store: RegistryStore,
+    artifacts: ArtifactStore,
 ) -> Response:
     model = store.get_logged_model(model_id)
     path = safe_path(fields.string("artifact_directory_path"), allow_root=True)
@@ -160,12 +150,12 @@ def list_logged_model_artifacts(
     return reply({"root_uri": model.artifact_location, "files": files})
 
 
-@_ui_routes.get("/logged-models/{model_id}/artifacts/files", dependencies=_READ)
+@_ui_routes.get("/logged-models/{model_id}/artifacts/files", role=Role.VIEWER)
 def download_logged_model_artifact(
     model_id: str,
-    fields: Fields = Depends(request_fields),
-    store: RegistryStore = Depends(get_registry_store),
-    artifacts: ArtifactStore = Depends(get_artifact_store),
+    fields: Fields,
+    store: RegistryStore,
+    artifacts: ArtifactStore,
 ) -> StreamingResponse:
     path = safe_path(fields.string("artifact_file_path", required=True))
     root = _proxied_root(store.get_logged_model(model_id))
@@ -224,9 +214,8 @@ def _proxied_root(model: LoggedModel) -> str:
     return safe_path(root, allow_root=True)
 
 
-router = APIRouter()
-router.include_router(_routes, prefix="/api/2.0/mlflow", tags=["mlflow"])
-# The UI calls the same handlers under /ajax-api, plus its own file download route; kept out
-# of the OpenAPI schema.
-router.include_router(_routes, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
-router.include_router(_ui_routes, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
+routes = (
+    _routes,
+    _ui_routes,
+)
+"""Served by ``RpcRoute`` (see ``plinth.server.mlflow.rpc``)."""

@@ -16,17 +16,15 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from plinth.entities import Role, RunTag, model_uris
 from plinth.entities.registry import ModelVersion
 from plinth.errors import InvalidArgumentError, NotFoundError
-from plinth.server.auth import require
-from plinth.server.deps import get_registry_store
 from plinth.server.mlflow import wire
 from plinth.server.mlflow import wire_registry as rwire
-from plinth.server.mlflow.wire import Fields, reply, request_fields
+from plinth.server.mlflow.rpc import RpcRoutes
+from plinth.server.mlflow.wire import Fields, reply
 from plinth.store.base import RegistryStore
 
 log = logging.getLogger("plinth.server")
@@ -38,17 +36,13 @@ SEARCH_MODEL_VERSIONS_DEFAULT = 10_000
 _MAX_SOURCE_HOPS = 10
 """How many ``models:/NAME/VERSION`` sources may chain before a download URI is refused."""
 
-_READ = [Depends(require(Role.VIEWER))]
-_WRITE = [Depends(require(Role.EDITOR))]
 
-_routes = APIRouter()
+_routes = RpcRoutes("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
 
 # -- registered models -----------------------------------------------------------------------
-@_routes.post("/registered-models/create", dependencies=_WRITE)
-def create_registered_model(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/registered-models/create", role=Role.EDITOR)
+def create_registered_model(fields: Fields, store: RegistryStore) -> Response:
     model = store.create_registered_model(
         fields.string("name", required=True),
         tags=wire.tags_from(fields),
@@ -57,46 +51,36 @@ def create_registered_model(
     return reply({"registered_model": rwire.registered_model_json(model)})
 
 
-@_routes.get("/registered-models/get", dependencies=_READ)
-def get_registered_model(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.get("/registered-models/get", role=Role.VIEWER)
+def get_registered_model(fields: Fields, store: RegistryStore) -> Response:
     model = store.get_registered_model(fields.string("name", required=True))
     return reply({"registered_model": rwire.registered_model_json(model)})
 
 
-@_routes.post("/registered-models/rename", dependencies=_WRITE)
-def rename_registered_model(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/registered-models/rename", role=Role.EDITOR)
+def rename_registered_model(fields: Fields, store: RegistryStore) -> Response:
     model = store.rename_registered_model(
         fields.string("name", required=True), fields.string("new_name", required=True)
     )
     return reply({"registered_model": rwire.registered_model_json(model)})
 
 
-@_routes.patch("/registered-models/update", dependencies=_WRITE)
-def update_registered_model(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.patch("/registered-models/update", role=Role.EDITOR)
+def update_registered_model(fields: Fields, store: RegistryStore) -> Response:
     model = store.update_registered_model(
         fields.string("name", required=True), description=fields.string("description")
     )
     return reply({"registered_model": rwire.registered_model_json(model)})
 
 
-@_routes.delete("/registered-models/delete", dependencies=_WRITE)
-def delete_registered_model(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.delete("/registered-models/delete", role=Role.EDITOR)
+def delete_registered_model(fields: Fields, store: RegistryStore) -> Response:
     store.delete_registered_model(fields.string("name", required=True))
     return reply()
 
 
-@_routes.get("/registered-models/search", dependencies=_READ)
-def search_registered_models(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.get("/registered-models/search", role=Role.VIEWER)
+def search_registered_models(fields: Fields, store: RegistryStore) -> Response:
     page = store.search_registered_models(
         filter_string=rwire.registry_filter(fields.string("filter")),
         max_results=_max_results(fields, SEARCH_REGISTERED_MODELS_DEFAULT),
@@ -107,30 +91,24 @@ def search_registered_models(
     return reply(_page("registered_models", models, page.next_page_token))
 
 
-@_routes.get("/registered-models/get-latest-versions", dependencies=_READ)
-@_routes.post("/registered-models/get-latest-versions", dependencies=_READ)
-def get_latest_versions(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.get("/registered-models/get-latest-versions", role=Role.VIEWER)
+@_routes.post("/registered-models/get-latest-versions", role=Role.VIEWER)
+def get_latest_versions(fields: Fields, store: RegistryStore) -> Response:
     versions = store.get_latest_versions(
         fields.string("name", required=True), rwire.stages_from(fields)
     )
     return reply({"model_versions": [rwire.model_version_json(v) for v in versions]})
 
 
-@_routes.post("/registered-models/set-tag", dependencies=_WRITE)
-def set_registered_model_tag(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/registered-models/set-tag", role=Role.EDITOR)
+def set_registered_model_tag(fields: Fields, store: RegistryStore) -> Response:
     tag = RunTag(fields.string("key", required=True), fields.string("value"))
     store.set_registered_model_tag(fields.string("name", required=True), tag)
     return reply()
 
 
-@_routes.delete("/registered-models/delete-tag", dependencies=_WRITE)
-def delete_registered_model_tag(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.delete("/registered-models/delete-tag", role=Role.EDITOR)
+def delete_registered_model_tag(fields: Fields, store: RegistryStore) -> Response:
     store.delete_registered_model_tag(
         fields.string("name", required=True), fields.string("key", required=True)
     )
@@ -138,10 +116,8 @@ def delete_registered_model_tag(
 
 
 # -- aliases ---------------------------------------------------------------------------------
-@_routes.post("/registered-models/alias", dependencies=_WRITE)
-def set_registered_model_alias(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/registered-models/alias", role=Role.EDITOR)
+def set_registered_model_alias(fields: Fields, store: RegistryStore) -> Response:
     store.set_registered_model_alias(
         fields.string("name", required=True),
         fields.string("alias", required=True),
@@ -150,20 +126,16 @@ def set_registered_model_alias(
     return reply()
 
 
-@_routes.delete("/registered-models/alias", dependencies=_WRITE)
-def delete_registered_model_alias(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.delete("/registered-models/alias", role=Role.EDITOR)
+def delete_registered_model_alias(fields: Fields, store: RegistryStore) -> Response:
     store.delete_registered_model_alias(
         fields.string("name", required=True), fields.string("alias", required=True)
     )
     return reply()
 
 
-@_routes.get("/registered-models/alias", dependencies=_READ)
-def get_model_version_by_alias(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.get("/registered-models/alias", role=Role.VIEWER)
+def get_model_version_by_alias(fields: Fields, store: RegistryStore) -> Response:
     version = store.get_model_version_by_alias(
         fields.string("name", required=True), fields.string("alias", required=True)
     )
@@ -171,10 +143,8 @@ def get_model_version_by_alias(
 
 
 # -- model versions --------------------------------------------------------------------------
-@_routes.post("/model-versions/create", dependencies=_WRITE)
-def create_model_version(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/model-versions/create", role=Role.EDITOR)
+def create_model_version(fields: Fields, store: RegistryStore) -> Response:
     name = fields.string("name", required=True)
     source = fields.string("source", required=True)
     run_id = fields.string("run_id") or None
@@ -211,20 +181,16 @@ def create_model_version(
     return reply({"model_version": rwire.model_version_json(version)})
 
 
-@_routes.get("/model-versions/get", dependencies=_READ)
-def get_model_version(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.get("/model-versions/get", role=Role.VIEWER)
+def get_model_version(fields: Fields, store: RegistryStore) -> Response:
     version = store.get_model_version(
         fields.string("name", required=True), fields.identifier("version")
     )
     return reply({"model_version": rwire.model_version_json(version)})
 
 
-@_routes.patch("/model-versions/update", dependencies=_WRITE)
-def update_model_version(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.patch("/model-versions/update", role=Role.EDITOR)
+def update_model_version(fields: Fields, store: RegistryStore) -> Response:
     version = store.update_model_version(
         fields.string("name", required=True),
         fields.identifier("version"),
@@ -233,18 +199,14 @@ def update_model_version(
     return reply({"model_version": rwire.model_version_json(version)})
 
 
-@_routes.delete("/model-versions/delete", dependencies=_WRITE)
-def delete_model_version(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.delete("/model-versions/delete", role=Role.EDITOR)
+def delete_model_version(fields: Fields, store: RegistryStore) -> Response:
     store.delete_model_version(fields.string("name", required=True), fields.identifier("version"))
     return reply()
 
 
-@_routes.get("/model-versions/search", dependencies=_READ)
-def search_model_versions(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.get("/model-versions/search", role=Role.VIEWER)
+def search_model_versions(fields: Fields, store: RegistryStore) -> Response:
     page = store.search_model_versions(
         filter_string=rwire.registry_filter(fields.string("filter")),
         max_results=_max_results(fields, SEARCH_MODEL_VERSIONS_DEFAULT),
@@ -255,10 +217,8 @@ def search_model_versions(
     return reply(_page("model_versions", versions, page.next_page_token))
 
 
-@_routes.post("/model-versions/transition-stage", dependencies=_WRITE)
-def transition_model_version_stage(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/model-versions/transition-stage", role=Role.EDITOR)
+def transition_model_version_stage(fields: Fields, store: RegistryStore) -> Response:
     version = store.transition_model_version_stage(
         fields.string("name", required=True),
         fields.identifier("version"),
@@ -269,20 +229,16 @@ def transition_model_version_stage(
     return reply({"model_version": rwire.model_version_json(version)})
 
 
-@_routes.get("/model-versions/get-download-uri", dependencies=_READ)
-def get_model_version_download_uri(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.get("/model-versions/get-download-uri", role=Role.VIEWER)
+def get_model_version_download_uri(fields: Fields, store: RegistryStore) -> Response:
     version = store.get_model_version(
         fields.string("name", required=True), fields.identifier("version")
     )
     return reply({"artifact_uri": _download_uri(store, version)})
 
 
-@_routes.post("/model-versions/set-tag", dependencies=_WRITE)
-def set_model_version_tag(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.post("/model-versions/set-tag", role=Role.EDITOR)
+def set_model_version_tag(fields: Fields, store: RegistryStore) -> Response:
     tag = RunTag(fields.string("key", required=True), fields.string("value"))
     store.set_model_version_tag(
         fields.string("name", required=True), fields.identifier("version"), tag
@@ -290,10 +246,8 @@ def set_model_version_tag(
     return reply()
 
 
-@_routes.delete("/model-versions/delete-tag", dependencies=_WRITE)
-def delete_model_version_tag(
-    fields: Fields = Depends(request_fields), store: RegistryStore = Depends(get_registry_store)
-) -> Response:
+@_routes.delete("/model-versions/delete-tag", role=Role.EDITOR)
+def delete_model_version_tag(fields: Fields, store: RegistryStore) -> Response:
     store.delete_model_version_tag(
         fields.string("name", required=True),
         fields.identifier("version"),
@@ -375,7 +329,5 @@ def _page(name: str, items: list[dict[str, Any]], token: str | None) -> dict[str
     return body
 
 
-router = APIRouter()
-router.include_router(_routes, prefix="/api/2.0/mlflow", tags=["mlflow-registry"])
-# The UI calls the same handlers under /ajax-api; kept out of the OpenAPI schema.
-router.include_router(_routes, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
+routes = (_routes,)
+"""Served by ``RpcRoute`` (see ``plinth.server.mlflow.rpc``)."""

@@ -10,30 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from plinth.entities import LOCAL_USER, Param, Role, RunTag, User, now_ms
-from plinth.server.auth import require
-from plinth.server.deps import get_tracking_store
 from plinth.server.mlflow import wire
-from plinth.server.mlflow.wire import Fields, reply, request_fields
+from plinth.server.mlflow.rpc import RpcRoutes
+from plinth.server.mlflow.wire import Fields, reply
 from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
 
 DEFAULT_EXPERIMENT_ID = "0"
 
-_READ = [Depends(require(Role.VIEWER))]
-_WRITE = [Depends(require(Role.EDITOR))]
 
-_routes = APIRouter()
-_v3_routes = APIRouter()
+_routes = RpcRoutes("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+_v3_routes = RpcRoutes("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
 
 
 # -- experiments -----------------------------------------------------------------------------
-@_routes.post("/experiments/create", dependencies=_WRITE)
-def create_experiment(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/experiments/create", role=Role.EDITOR)
+def create_experiment(fields: Fields, store: TrackingStore) -> Response:
     experiment_id = store.create_experiment(
         fields.string("name", required=True),
         fields.string("artifact_location") or None,
@@ -42,27 +36,21 @@ def create_experiment(
     return reply({"experiment_id": experiment_id})
 
 
-@_routes.get("/experiments/get", dependencies=_READ)
-def get_experiment(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.get("/experiments/get", role=Role.VIEWER)
+def get_experiment(fields: Fields, store: TrackingStore) -> Response:
     experiment = store.get_experiment(fields.identifier("experiment_id"))
     return reply({"experiment": wire.experiment_json(experiment)})
 
 
-@_routes.get("/experiments/get-by-name", dependencies=_READ)
-def get_experiment_by_name(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.get("/experiments/get-by-name", role=Role.VIEWER)
+def get_experiment_by_name(fields: Fields, store: TrackingStore) -> Response:
     experiment = store.get_experiment_by_name(fields.string("experiment_name", required=True))
     return reply({"experiment": wire.experiment_json(experiment)})
 
 
-@_routes.get("/experiments/search", dependencies=_READ)
-@_routes.post("/experiments/search", dependencies=_READ)
-def search_experiments(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.get("/experiments/search", role=Role.VIEWER)
+@_routes.post("/experiments/search", role=Role.VIEWER)
+def search_experiments(fields: Fields, store: TrackingStore) -> Response:
     page = store.search_experiments(
         view_type=wire.view_type_from(fields, "view_type"),
         max_results=_max_results(fields),
@@ -74,45 +62,35 @@ def search_experiments(
     return reply(_page("experiments", experiments, page.next_page_token))
 
 
-@_routes.post("/experiments/update", dependencies=_WRITE)
-def update_experiment(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/experiments/update", role=Role.EDITOR)
+def update_experiment(fields: Fields, store: TrackingStore) -> Response:
     store.rename_experiment(
         fields.identifier("experiment_id"), fields.string("new_name", required=True)
     )
     return reply()
 
 
-@_routes.post("/experiments/delete", dependencies=_WRITE)
-def delete_experiment(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/experiments/delete", role=Role.EDITOR)
+def delete_experiment(fields: Fields, store: TrackingStore) -> Response:
     store.delete_experiment(fields.identifier("experiment_id"))
     return reply()
 
 
-@_routes.post("/experiments/restore", dependencies=_WRITE)
-def restore_experiment(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/experiments/restore", role=Role.EDITOR)
+def restore_experiment(fields: Fields, store: TrackingStore) -> Response:
     store.restore_experiment(fields.identifier("experiment_id"))
     return reply()
 
 
-@_routes.post("/experiments/set-experiment-tag", dependencies=_WRITE)
-def set_experiment_tag(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/experiments/set-experiment-tag", role=Role.EDITOR)
+def set_experiment_tag(fields: Fields, store: TrackingStore) -> Response:
     tag = RunTag(fields.string("key", required=True), fields.string("value"))
     store.set_experiment_tag(fields.identifier("experiment_id"), tag)
     return reply()
 
 
-@_routes.post("/experiments/delete-experiment-tag", dependencies=_WRITE)
-def delete_experiment_tag(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/experiments/delete-experiment-tag", role=Role.EDITOR)
+def delete_experiment_tag(fields: Fields, store: TrackingStore) -> Response:
     store.delete_experiment_tag(
         fields.identifier("experiment_id"), fields.string("key", required=True)
     )
@@ -120,12 +98,8 @@ def delete_experiment_tag(
 
 
 # -- runs ------------------------------------------------------------------------------------
-@_routes.post("/runs/create")
-def create_run(
-    fields: Fields = Depends(request_fields),
-    store: TrackingStore = Depends(get_tracking_store),
-    user: User = Depends(require(Role.EDITOR)),
-) -> Response:
+@_routes.post("/runs/create", role=Role.EDITOR)
+def create_run(fields: Fields, store: TrackingStore, user: User) -> Response:
     start_time = fields.integer("start_time")
     run = store.create_run(
         fields.identifier("experiment_id", required=False) or DEFAULT_EXPERIMENT_ID,
@@ -137,17 +111,13 @@ def create_run(
     return reply({"run": wire.run_json(run)})
 
 
-@_routes.get("/runs/get", dependencies=_READ)
-def get_run(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.get("/runs/get", role=Role.VIEWER)
+def get_run(fields: Fields, store: TrackingStore) -> Response:
     return reply({"run": wire.run_json(store.get_run(fields.run_id()))})
 
 
-@_routes.post("/runs/update", dependencies=_WRITE)
-def update_run(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/update", role=Role.EDITOR)
+def update_run(fields: Fields, store: TrackingStore) -> Response:
     info = store.update_run_info(
         fields.run_id(),
         status=wire.run_status_from(fields),
@@ -157,26 +127,20 @@ def update_run(
     return reply({"run_info": wire.run_info_json(info)})
 
 
-@_routes.post("/runs/delete", dependencies=_WRITE)
-def delete_run(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/delete", role=Role.EDITOR)
+def delete_run(fields: Fields, store: TrackingStore) -> Response:
     store.delete_run(fields.run_id())
     return reply()
 
 
-@_routes.post("/runs/restore", dependencies=_WRITE)
-def restore_run(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/restore", role=Role.EDITOR)
+def restore_run(fields: Fields, store: TrackingStore) -> Response:
     store.restore_run(fields.run_id())
     return reply()
 
 
-@_routes.post("/runs/search", dependencies=_READ)
-def search_runs(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/search", role=Role.VIEWER)
+def search_runs(fields: Fields, store: TrackingStore) -> Response:
     page = store.search_runs(
         fields.strings("experiment_ids", allow_ints=True),
         filter_string=fields.string("filter") or None,
@@ -189,44 +153,34 @@ def search_runs(
     return reply(_page("runs", runs, page.next_page_token))
 
 
-@_routes.post("/runs/log-metric", dependencies=_WRITE)
-def log_metric(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/log-metric", role=Role.EDITOR)
+def log_metric(fields: Fields, store: TrackingStore) -> Response:
     store.log_metric(fields.run_id(), wire.metric_from(fields))
     return reply()
 
 
-@_routes.post("/runs/log-parameter", dependencies=_WRITE)
-def log_param(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/log-parameter", role=Role.EDITOR)
+def log_param(fields: Fields, store: TrackingStore) -> Response:
     param = Param(fields.string("key", required=True), fields.string("value"))
     store.log_param(fields.run_id(), param)
     return reply()
 
 
-@_routes.post("/runs/set-tag", dependencies=_WRITE)
-def set_tag(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/set-tag", role=Role.EDITOR)
+def set_tag(fields: Fields, store: TrackingStore) -> Response:
     tag = RunTag(fields.string("key", required=True), fields.string("value"))
     store.set_tag(fields.run_id(), tag)
     return reply()
 
 
-@_routes.post("/runs/delete-tag", dependencies=_WRITE)
-def delete_tag(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/delete-tag", role=Role.EDITOR)
+def delete_tag(fields: Fields, store: TrackingStore) -> Response:
     store.delete_tag(fields.run_id(), fields.string("key", required=True))
     return reply()
 
 
-@_routes.post("/runs/log-batch", dependencies=_WRITE)
-def log_batch(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/log-batch", role=Role.EDITOR)
+def log_batch(fields: Fields, store: TrackingStore) -> Response:
     store.log_batch(
         fields.run_id(),
         metrics=wire.metrics_from(fields),
@@ -236,10 +190,8 @@ def log_batch(
     return reply()
 
 
-@_routes.post("/runs/log-inputs", dependencies=_WRITE)
-def log_inputs(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/log-inputs", role=Role.EDITOR)
+def log_inputs(fields: Fields, store: TrackingStore) -> Response:
     # `models` (MLflow 3 logged-model inputs) is accepted and not recorded: Plinth has no
     # logged models yet, and failing would break mlflow's own log_model flow.
     fields.messages("models")
@@ -251,10 +203,8 @@ def log_inputs(
     return reply()
 
 
-@_routes.post("/runs/outputs", dependencies=_WRITE)
-def log_outputs(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.post("/runs/outputs", role=Role.EDITOR)
+def log_outputs(fields: Fields, store: TrackingStore) -> Response:
     # MLflow 3's log_model links the logged model it has just created to the run. Plinth links
     # a logged model to its run when the model is created (``source_run_id``), so the
     # outputs are checked and not stored again; the run must exist, so a typo in its id is
@@ -266,10 +216,8 @@ def log_outputs(
     return reply()
 
 
-@_routes.get("/metrics/get-history", dependencies=_READ)
-def get_metric_history(
-    fields: Fields = Depends(request_fields), store: TrackingStore = Depends(get_tracking_store)
-) -> Response:
+@_routes.get("/metrics/get-history", role=Role.VIEWER)
+def get_metric_history(fields: Fields, store: TrackingStore) -> Response:
     page = store.get_metric_history(
         fields.run_id(),
         fields.string("metric_key", required=True),
@@ -280,7 +228,7 @@ def get_metric_history(
     return reply(_page("metrics", metrics, page.next_page_token))
 
 
-@_v3_routes.get("/server-info", dependencies=_READ)
+@_v3_routes.get("/server-info", role=Role.VIEWER)
 def server_info() -> Response:
     # MLflow 3's client asks before every proxied download whether to use multipart
     # transfers, and caches only a 200 answer: without this route every file would cost an
@@ -316,10 +264,8 @@ def _run_owner(user: User, claimed: str) -> str:
     return user.name
 
 
-router = APIRouter()
-router.include_router(_routes, prefix="/api/2.0/mlflow", tags=["mlflow"])
-# The UI calls the same handlers under /ajax-api; kept out of the OpenAPI schema, where the
-# copies would only duplicate every operation (and their operation ids).
-router.include_router(_routes, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
-router.include_router(_v3_routes, prefix="/api/3.0/mlflow", tags=["mlflow"])
-router.include_router(_v3_routes, prefix="/ajax-api/3.0/mlflow", include_in_schema=False)
+routes = (
+    _routes,
+    _v3_routes,
+)
+"""Served by ``RpcRoute`` (see ``plinth.server.mlflow.rpc``)."""

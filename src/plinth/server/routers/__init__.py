@@ -6,6 +6,7 @@ from plinth.server.mlflow import artifacts as mlflow_artifacts
 from plinth.server.mlflow import logged_models as mlflow_logged_models
 from plinth.server.mlflow import registry as mlflow_registry
 from plinth.server.mlflow import tracking as mlflow_tracking
+from plinth.server.mlflow.rpc import RpcRoute
 from plinth.server.routers import (
     audit,
     endpoints,
@@ -26,8 +27,11 @@ ALL: list[APIRouter] = [
     promotions.router,
     endpoints.router,
     audit.router,
-    mlflow_tracking.router,
-    mlflow_artifacts.router,
-    mlflow_registry.router,
-    mlflow_logged_models.router,
 ]
+
+MLFLOW_API = RpcRoute(
+    routes
+    for module in (mlflow_tracking, mlflow_artifacts, mlflow_registry, mlflow_logged_models)
+    for routes in module.routes
+)
+"""MLflow's tracking, artifact and registry REST API, as one route (see ``rpc``)."""
