@@ -356,6 +356,22 @@ class TrackingStoreContract:
         assert store.get_run(run_id).data.metrics == {"loss": 0.7}
         assert len(store.get_metric_history(run_id, "loss")) == 4
 
+    def test_log_batch_keeps_the_greatest_point_of_each_key_in_one_batch(
+        self, store: TrackingStore, run: Run
+    ) -> None:
+        # Interleaved keys; ties on (step, timestamp) go to the greater value, NaN lowest.
+        store.log_batch(
+            run.info.run_id,
+            metrics=[
+                metric("a", 0.3, step=1),
+                metric("b", 2.0, step=5),
+                metric("a", 0.1, step=3),
+                metric("b", math.nan, step=5),
+                metric("a", 0.2, step=3),
+            ],
+        )
+        assert store.get_run(run.info.run_id).data.metrics == {"a": 0.2, "b": 2.0}
+
     def test_log_batch_params_are_immutable(self, store: TrackingStore, run: Run) -> None:
         run_id = run.info.run_id
         store.log_batch(run_id, params=[Param("lr", "0.1")])

@@ -6,9 +6,9 @@ import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -62,7 +62,7 @@ from plinth.store.sql.search import (
     encode_page_token,
     experiment_search_statement,
 )
-from plinth.store.sql.session import SqlStoreBase
+from plinth.store.sql.session import SqlStoreBase, insert_rows
 
 RUN_NAME_TAG = "mlflow.runName"
 # Bulk inserts go through the Core tables: the ORM's bulk path does per-row work that cost
@@ -354,7 +354,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         tags: Sequence[RunTag] = (),
     ) -> None:
         v.validate_batch_size(len(metrics), len(params), len(tags))
-        metric_rows = [_checked_metric_row(run_id, m) for m in metrics]
+        metric_rows = _checked_metric_rows(run_id, metrics)
         param_values = _checked_params(params)
         tag_values = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
         if RUN_NAME_TAG in tag_values:
@@ -390,7 +390,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             )
         self._insert_params(conn, run.run_id, param_values)
         if metric_rows:
-            conn.execute(insert(_METRIC_TABLE), metric_rows)
+            insert_rows(conn, _METRIC_TABLE, metric_rows)
             self._update_latest_metrics(conn, run.run_id, metric_rows)
         if tag_values:
             self._upsert_tags(conn, run.run_id, tag_values)
@@ -422,11 +422,11 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         self, conn: Connection, run_id: str, rows: list[dict[str, object]]
     ) -> None:
         """Keep the point with the greatest (step, timestamp, value) per key, as MLflow does."""
-        best: dict[str, dict[str, object]] = {}
+        by_key: dict[object, list[dict[str, object]]] = {}
         for r in rows:
-            key = str(r["key"])
-            if key not in best or _metric_order(r) > _metric_order(best[key]):
-                best[key] = r
+            by_key.setdefault(r["key"], []).append(r)
+        # max() keeps the first of equal points, as the strict comparison it replaces did.
+        best = {str(k): max(group, key=_metric_order) for k, group in by_key.items()}
         latest = _LATEST_TABLE.c
         current = {
             key: {"step": step, "timestamp": timestamp, "value": value, "is_nan": is_nan}
@@ -705,23 +705,38 @@ def _checked_params(params: Sequence[Param]) -> dict[str, str]:
     return values
 
 
-def _checked_metric_row(run_id: str, m: Metric) -> dict[str, object]:
-    key = v.validate_key("Metric", m.key)
-    value = v.validate_metric_value(key, m.value)
-    is_nan = math.isnan(value)
-    return {
-        "run_id": run_id,
-        "key": key,
-        "value": 0.0 if is_nan else value,
-        "is_nan": is_nan,
-        "timestamp": v.validate_timestamp(f"Metric '{key}' timestamp", m.timestamp),
-        "step": v.validate_step(key, m.step),
-    }
+def _checked_metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[dict[str, object]]:
+    """Validated rows for the metrics table. A batch repeats few keys, so each key is checked
+    once; the usual int timestamps and steps skip the validators, which only build the
+    error message for anything else."""
+    checked_keys: set[str] = set()
+    rows: list[dict[str, object]] = []
+    for m in metrics:
+        key, timestamp, step = m.key, m.timestamp, m.step
+        if key not in checked_keys:
+            checked_keys.add(v.validate_key("Metric", key))
+        value = v.validate_metric_value(key, m.value)
+        is_nan = value != value  # NaN is the one float unequal to itself
+        if type(timestamp) is not int or not 0 <= timestamp <= v.MAX_TIMESTAMP_MS:
+            timestamp = v.validate_timestamp(f"Metric '{key}' timestamp", timestamp)
+        if type(step) is not int or not -(2**63) < step < 2**63:
+            step = v.validate_step(key, step)
+        rows.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "value": 0.0 if is_nan else value,
+                "is_nan": is_nan,
+                "timestamp": timestamp,
+                "step": step,
+            }
+        )
+    return rows
 
 
-def _metric_order(r: dict[str, object]) -> tuple[int, int, float]:
-    value = float(r["value"])  # type: ignore[arg-type]
-    return (int(r["step"]), int(r["timestamp"]), -math.inf if r["is_nan"] else value)  # type: ignore[call-overload]
+def _metric_order(r: Mapping[str, Any]) -> tuple[int, int, float]:
+    # Rows come from _checked_metric_rows or the database: already int, int, float.
+    return (r["step"], r["timestamp"], -math.inf if r["is_nan"] else r["value"])
 
 
 def _batch_summary(
