@@ -478,24 +478,21 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         page_token: str | None = None,
     ) -> Page[Metric]:
         offset = decode_page_token(page_token)
+        m = _METRIC_TABLE.c
         stmt = (
-            select(
-                MetricRow.key,
-                MetricRow.value,
-                MetricRow.is_nan,
-                MetricRow.timestamp,
-                MetricRow.step,
-            )
-            .where(MetricRow.run_id == run_id, MetricRow.key == key)
-            .order_by(MetricRow.step, MetricRow.timestamp, MetricRow.id)
+            select(m.key, m.value, m.is_nan, m.timestamp, m.step)
+            .where(m.run_id == run_id, m.key == key)
+            .order_by(m.step, m.timestamp, m.id)
             .offset(offset)
         )
         if max_results is not None:
             _check_max_results(max_results, limit=10**6)
             stmt = stmt.limit(max_results + 1)
-        with self._read() as s:
-            self._run_row(s, run_id)
-            rows = s.execute(stmt).all()
+        # Core, not the ORM session: a 10,000-point history spent more in the ORM's row
+        # loading than in SQLite.
+        with self._read_connection() as conn:
+            self._run_state(conn, run_id)
+            rows = conn.execute(stmt).all()
         has_more = max_results is not None and len(rows) > max_results
         rows = rows[:max_results] if max_results is not None else rows
         items = [
