@@ -276,7 +276,7 @@ class Client:
         return store.download(_join(base, path), dst)
 
     def _run_artifacts(self, run_id: str) -> tuple[ArtifactStore, str]:
-        return self.artifact_store_for(self.get_run(run_id).info.artifact_uri)
+        return self.artifact_store_for(self.stores.tracking.get_run_info(run_id).artifact_uri)
 
     def artifact_store_for(self, uri: str) -> tuple[ArtifactStore, str]:
         """The store holding ``uri`` and the path of ``uri`` inside it."""

@@ -296,6 +296,16 @@ class TrackingStoreContract:
         with pytest.raises(NotFoundError):
             store.get_run(UNKNOWN_RUN)
 
+    def test_get_run_info_is_the_runs_info(self, store: TrackingStore, run: Run) -> None:
+        store.log_batch(run.info.run_id, params=[Param("lr", "0.1")])
+        store.update_run_info(run.info.run_id, status=RunStatus.FINISHED, end_time=T0 + 5)
+
+        assert store.get_run_info(run.info.run_id) == store.get_run(run.info.run_id).info
+        with pytest.raises(NotFoundError):
+            store.get_run_info(UNKNOWN_RUN)
+        with pytest.raises(InvalidArgumentError, match="run ID"):
+            store.get_run_info("not a run id!")
+
     def test_update_run_info_finishes_and_renames(self, store: TrackingStore, run: Run) -> None:
         run_id = run.info.run_id
         info = store.update_run_info(run_id, status=RunStatus.FINISHED, end_time=T0 + 5)

@@ -113,6 +113,11 @@ class TrackingStore(ABC):
     def get_run(self, run_id: str) -> Run:
         """Raises ``NotFoundError`` if no run has that id (deleted runs are returned)."""
 
+    def get_run_info(self, run_id: str) -> RunInfo:
+        """The run's info only (artifact URI, status...), for callers that need no data;
+        stores that can read it alone override this. Raises like ``get_run``."""
+        return self.get_run(run_id).info
+
     @abstractmethod
     def update_run_info(
         self,

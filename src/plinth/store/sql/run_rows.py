@@ -81,6 +81,12 @@ def load_runs_by_id(connection: Connection, run_ids: Sequence[str]) -> list[Run]
     return load_runs(connection, [infos[i] for i in run_ids if i in infos])
 
 
+def load_run_info(connection: Connection, run_id: str) -> RunInfo | None:
+    """One run's info, without its params, metrics, tags and inputs."""
+    row = connection.execute(_RUN_INFOS, {"run_ids": [run_id]}).first()
+    return None if row is None else _run_info(row)
+
+
 def load_runs(connection: Connection, infos: Sequence[Sequence[Any]]) -> list[Run]:
     """Whole runs for these :data:`RUN_INFO_COLUMNS` rows, in their order."""
     run_ids = [row[0] for row in infos]

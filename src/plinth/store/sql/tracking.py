@@ -55,7 +55,7 @@ from plinth.store.sql.models import (
     RunRow,
     TagRow,
 )
-from plinth.store.sql.run_rows import chunks, load_runs, load_runs_by_id
+from plinth.store.sql.run_rows import chunks, load_run_info, load_runs, load_runs_by_id
 from plinth.store.sql.run_search import choose_driver, run_search_statement
 from plinth.store.sql.search import (
     decode_page_token,
@@ -303,6 +303,14 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             if not runs:
                 raise RunNotFoundError(f"Run with id={run_id} not found")
             return runs[0]
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        v.validate_run_id(run_id)
+        with self._read_connection() as connection:
+            info = load_run_info(connection, run_id)
+        if info is None:
+            raise RunNotFoundError(f"Run with id={run_id} not found")
+        return info
 
     def update_run_info(
         self,
