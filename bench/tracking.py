@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    BENCH_DIR,
     REPO,
     WORK,
     ChildFailed,
@@ -298,8 +299,6 @@ def workload_client_floors(
     kit: Kit, url: str, shape: Shape, result: dict[str, Any], scratch: Path
 ) -> dict[str, float]:
     floor = ClientFloor(url)
-    blob = scratch / "blob.bin"
-    copy = best(lambda: shutil.copyfile(blob, scratch / "copy.bin"), 5)
     calls = shape.runs * (1 + shape.params + shape.metrics)
     f = WORKLOAD_FILTER
     return {
@@ -307,9 +306,39 @@ def workload_client_floors(
         "log_batch": floor.log_batch(_point_batches(kit, shape)),
         "search_runs": floor.search(result["experiment_id"], f.order_by, f.string),
         "metric_history": floor.history(result["history_run_id"]),
-        "artifact_up": floor.rtt + copy,
-        "artifact_down": floor.rtt + copy,
+        **_artifact_floors(url, result["history_run_id"], scratch),
     }
+
+
+def _artifact_floors(upstream: str, run_id: str, scratch: Path) -> dict[str, float]:
+    """The mlflow client's artifact calls (all of them: it looks the run up, lists, asks for
+    server info...) against ``_null_server.py``, which replays ``upstream``'s answers, discards
+    uploads and sends downloads with sendfile."""
+    from mlflow import MlflowClient
+
+    port = free_port()
+    blob = scratch / "blob.bin"
+    cmd = [sys.executable, str(BENCH_DIR / "_null_server.py"), str(port), upstream, str(blob)]
+    null = Server(
+        cmd,
+        url=f"http://127.0.0.1:{port}",
+        env=clean_env(),
+        cwd=scratch,
+        log_path=scratch / "null.log",
+    )
+    downloads = iter(range(10**6))
+
+    def down() -> None:
+        dst = scratch / f"floor-down{next(downloads)}"
+        dst.mkdir()
+        client.download_artifacts(run_id, "up0/blob.bin", str(dst))
+
+    with null:
+        client = MlflowClient(tracking_uri=null.url)
+        return {
+            "artifact_up": best(lambda: client.log_artifact(run_id, str(blob), "floor"), 5),
+            "artifact_down": best(down, 5),
+        }
 
 
 def scale_client_floors(url: str, exp: str) -> dict[str, float]:
@@ -709,8 +738,10 @@ def orchestrate(args: argparse.Namespace) -> int:
     )
     print(
         "Reads: median of repeats after a warm-up. floor, server rows: the mlflow client's own\n"
-        "cost (a /health round trip per call + building the requests and decoding the responses);"
-        "\nembedded rows: raw sqlite3 on Plinth's database, or a plain file copy.\n"
+        "cost (a /health round trip per call + building the requests and decoding the responses;"
+        "\nartifacts: all of the client's calls against a server that does no work, see"
+        "\n_null_server.py); embedded rows: raw sqlite3 on Plinth's database, or a plain file"
+        " copy.\n"
     )
     print(render(shape, results, floor))
     if args.json:
