@@ -26,7 +26,7 @@ from plinth.client import Client
 from plinth.demo.churn import TARGET, DemoReport
 from plinth.entities.registry import ModelVersion, Stage
 from plinth.entities.serving import Endpoint, Slo
-from plinth.errors import NotFoundError
+from plinth.errors import ConflictError, NotFoundError
 from plinth.serving.batch import BatchResult, batch_predict
 from plinth.serving.controller import EndpointHealth
 
@@ -198,11 +198,26 @@ def _ramp(
         if before is None:
             return "ended by the controller"
         if before.current_weight >= HOLD_AT:
+            _roll_back(client)
+            return f"rolled back by the demo after a round at {before.current_weight}%"
+    return "still ramping"
+
+
+def _roll_back(client: Client, *, patience_s: float = 10.0) -> None:
+    """Roll the canary back. The controller may have ramped it to 100% during the last
+    round and be promoting it at this moment, which refuses a rollback until the promotion
+    is done (after it, a rollback restores the replaced version): so wait and retry."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
             serving.rollback(
                 ENDPOINT, reason="demo: the runner-up has a lower validation AUC", client=client
             )
-            return f"rolled back by the demo after a round at {before.current_weight}%"
-    return "still ramping"
+            return
+        except ConflictError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _score_file(customers: pd.DataFrame, workdir: Path) -> BatchResult:
