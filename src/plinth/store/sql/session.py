@@ -18,6 +18,7 @@ from plinth.store.sql.engine import WRITE_OPTION
 from plinth.store.sql.models import AuditEventRow
 
 _AUDIT_TABLE = cast(Table, AuditEventRow.__table__)
+_INSERT_AUDIT = insert(_AUDIT_TABLE)  # built once: every mutation writes one
 
 
 class SqlStoreBase:
@@ -84,7 +85,7 @@ class SqlStoreBase:
         """Record a mutation in the same transaction as the mutation itself (a Core insert:
         an ORM object would cost a unit-of-work flush on every single logging call)."""
         _connection(session).execute(
-            insert(_AUDIT_TABLE),
+            _INSERT_AUDIT,
             {
                 "timestamp": now_ms(),
                 "user_name": self.actor,
@@ -107,12 +108,18 @@ class SqlStoreBase:
         """INSERT ... ON CONFLICT (keys) DO UPDATE SET update-columns, in one statement."""
         if not rows:
             return
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={col: stmt.excluded[col] for col in update}
-        )
+        shape = (self.dialect, table.name, tuple(keys), tuple(update))
+        stmt = _UPSERTS.get(shape)
+        if stmt is None:  # built once per shape, like the hot path's other statements
+            dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            fresh = dialect_insert(table)
+            stmt = _UPSERTS[shape] = fresh.on_conflict_do_update(
+                index_elements=list(keys), set_={col: fresh.excluded[col] for col in update}
+            )
         _connection(session).execute(stmt, list(rows))
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

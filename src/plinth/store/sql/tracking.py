@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,6 +71,27 @@ _METRIC_TABLE = cast(Table, MetricRow.__table__)
 _PARAM_TABLE = cast(Table, ParamRow.__table__)
 _RUN_TABLE = cast(Table, RunRow.__table__)
 _LATEST_TABLE = cast(Table, LatestMetricRow.__table__)
+
+# The single-call hot path's statements, built once: building a statement and its cache key
+# on every log_param cost more than SQLite's work for it.
+_RUN_STATE = select(_RUN_TABLE.c.run_id, _RUN_TABLE.c.status, _RUN_TABLE.c.lifecycle_stage).where(
+    _RUN_TABLE.c.run_id == bindparam("run_id")
+)
+_LOGGED_PARAMS = select(_PARAM_TABLE.c.key, _PARAM_TABLE.c.value).where(
+    _PARAM_TABLE.c.run_id == bindparam("run_id"),
+    _PARAM_TABLE.c.key.in_(bindparam("keys", expanding=True)),
+)
+_INSERT_PARAMS = insert(_PARAM_TABLE)
+_LATEST_POINTS = select(
+    _LATEST_TABLE.c.key,
+    _LATEST_TABLE.c.step,
+    _LATEST_TABLE.c.timestamp,
+    _LATEST_TABLE.c.value,
+    _LATEST_TABLE.c.is_nan,
+).where(
+    _LATEST_TABLE.c.run_id == bindparam("run_id"),
+    _LATEST_TABLE.c.key.in_(bindparam("keys", expanding=True)),
+)
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
 
 
@@ -407,11 +428,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         if not values:
             return
         existing = dict(
-            conn.execute(
-                select(_PARAM_TABLE.c.key, _PARAM_TABLE.c.value)
-                .where(_PARAM_TABLE.c.run_id == run_id)
-                .where(_PARAM_TABLE.c.key.in_(list(values)))
-            ).all()
+            conn.execute(_LOGGED_PARAMS, {"run_id": run_id, "keys": list(values)}).all()
         )
         for key, old in existing.items():
             if old != values[key]:
@@ -424,7 +441,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             {"run_id": run_id, "key": k, "value": x} for k, x in values.items() if k not in existing
         ]
         if new:
-            conn.execute(insert(_PARAM_TABLE), new)
+            conn.execute(_INSERT_PARAMS, new)
 
     def _update_latest_metrics(
         self, conn: Connection, run_id: str, rows: list[dict[str, object]]
@@ -435,13 +452,10 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             by_key.setdefault(r["key"], []).append(r)
         # max() keeps the first of equal points, as the strict comparison it replaces did.
         best = {str(k): max(group, key=_metric_order) for k, group in by_key.items()}
-        latest = _LATEST_TABLE.c
         current = {
             key: {"step": step, "timestamp": timestamp, "value": value, "is_nan": is_nan}
             for key, step, timestamp, value, is_nan in conn.execute(
-                select(latest.key, latest.step, latest.timestamp, latest.value, latest.is_nan)
-                .where(latest.run_id == run_id)
-                .where(latest.key.in_(list(best)))
+                _LATEST_POINTS, {"run_id": run_id, "keys": list(best)}
             )
         }
         changed = [
@@ -630,10 +644,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
 
     # -- loading ---------------------------------------------------------------------------
     def _run_state(self, conn: Connection, run_id: str) -> _RunState:
-        stmt = select(_RUN_TABLE.c.run_id, _RUN_TABLE.c.status, _RUN_TABLE.c.lifecycle_stage).where(
-            _RUN_TABLE.c.run_id == v.validate_run_id(run_id)
-        )
-        found = conn.execute(stmt).first()
+        found = conn.execute(_RUN_STATE, {"run_id": v.validate_run_id(run_id)}).first()
         if found is None:
             raise RunNotFoundError(f"Run with id={run_id} not found")
         return _RunState(run_id=found[0], status=found[1], lifecycle_stage=found[2])
