@@ -263,3 +263,12 @@ def test_mlflow_routes_are_not_in_plinths_openapi_schema(http: httpx.Client) -> 
 
     assert not [p for p in paths if "/mlflow" in p]
     assert "/api/v1/experiments" in paths
+
+
+def test_health_answers_without_a_token_with_the_version(server_url: str) -> None:
+    from plinth import __version__
+
+    response = httpx.get(f"{server_url}/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": __version__}
