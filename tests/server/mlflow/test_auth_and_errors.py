@@ -9,6 +9,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from plinth import __version__
+
 RUN_ID = "0123456789abcdef0123456789abcdef"
 
 
@@ -266,8 +268,6 @@ def test_mlflow_routes_are_not_in_plinths_openapi_schema(http: httpx.Client) -> 
 
 
 def test_health_answers_without_a_token_with_the_version(server_url: str) -> None:
-    from plinth import __version__
-
     response = httpx.get(f"{server_url}/health")
 
     assert response.status_code == 200
