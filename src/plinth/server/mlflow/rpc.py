@@ -30,7 +30,7 @@ import anyio.to_thread
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, compile_path
+from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path
 from starlette.types import Receive, Scope, Send
 
 from plinth.artifacts import ArtifactStore
@@ -173,9 +173,7 @@ class RpcRoute(BaseRoute):
         await response(scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        from starlette.routing import NoMatchFound
-
-        raise NoMatchFound(name, path_params)
+        raise NoMatchFound(name, path_params)  # the table's handlers are not named routes
 
 
 async def _argument(source: str, request: Request, user: User) -> Any:
