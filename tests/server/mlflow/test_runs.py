@@ -85,6 +85,8 @@ def test_nan_and_infinite_metrics_round_trip(client: MlflowClient, experiment_id
     assert metrics["inf"] == math.inf
     assert metrics["neg_inf"] == -math.inf
     assert math.isnan(client.get_metric_history(run_id, "nan")[0].value)
+    assert client.get_metric_history(run_id, "inf")[0].value == math.inf
+    assert client.get_metric_history(run_id, "neg_inf")[0].value == -math.inf
 
 
 def test_metric_history_keeps_every_point_with_step_and_timestamp(

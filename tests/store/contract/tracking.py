@@ -524,6 +524,23 @@ class TrackingStoreContract:
         assert latest == {"inf": math.inf, "ninf": -math.inf, "big": 1e308}
         (point,) = store.get_metric_history(run.info.run_id, "nan")
         assert math.isnan(point.value)
+        assert store.get_metric_history(run.info.run_id, "ninf").items[0].value == -math.inf
+
+    def test_metric_points_are_the_history_as_tuples(self, store: TrackingStore, run: Run) -> None:
+        run_id = run.info.run_id
+        store.log_batch(run_id, metrics=[metric("m", i / 4, step=9 - i) for i in range(5)])
+        store.log_batch(run_id, metrics=[metric("m", math.nan, step=1, timestamp=T0 + 1)])
+        history = store.get_metric_history(run_id, "m")
+        points = store.get_metric_points(run_id, "m")
+        assert [(p[1], p[2]) for p in points] == [(m.timestamp, m.step) for m in history]
+        values = [p[0] for p in points]
+        assert math.isnan(values[0]) and values[1:] == [1.0, 0.75, 0.5, 0.25, 0.0]
+        page = store.get_metric_points(run_id, "m", max_results=4)
+        assert len(page.items) == 4 and page.next_page_token is not None
+        rest = store.get_metric_points(run_id, "m", page_token=page.next_page_token)
+        assert [p[2] for p in rest] == [8, 9]
+        with pytest.raises(NotFoundError):
+            store.get_metric_points(UNKNOWN_RUN, "m")
 
     # -- search_runs -----------------------------------------------------------------------
     @pytest.fixture

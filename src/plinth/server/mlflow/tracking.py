@@ -218,14 +218,14 @@ def log_outputs(fields: Fields, store: TrackingStore) -> Response:
 
 @_routes.get("/metrics/get-history", role=Role.VIEWER)
 def get_metric_history(fields: Fields, store: TrackingStore) -> Response:
-    page = store.get_metric_history(
+    key = fields.string("metric_key", required=True)
+    page = store.get_metric_points(
         fields.run_id(),
-        fields.string("metric_key", required=True),
+        key,
         max_results=fields.integer("max_results"),
         page_token=fields.string("page_token") or None,
     )
-    metrics = [wire.metric_json(m) for m in page.items]
-    return reply(_page("metrics", metrics, page.next_page_token))
+    return reply(_page("metrics", wire.metric_points_json(key, page.items), page.next_page_token))
 
 
 @_v3_routes.get("/server-info", role=Role.VIEWER)

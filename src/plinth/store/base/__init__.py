@@ -10,6 +10,7 @@ from plinth.store.base.registry import RegistryStore
 from plinth.store.base.tracking import (
     SEARCH_MAX_RESULTS_DEFAULT,
     SEARCH_MAX_RESULTS_LIMIT,
+    MetricPoint,
     TrackingStore,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "SEARCH_MAX_RESULTS_DEFAULT",
     "SEARCH_MAX_RESULTS_LIMIT",
     "AuthStore",
+    "MetricPoint",
     "RegistryStore",
     "TrackingStore",
 ]

@@ -23,6 +23,9 @@ from plinth.entities import (
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 SEARCH_MAX_RESULTS_LIMIT = 50000
 
+MetricPoint = tuple[float, int, int]
+"""One point of a metric's history: ``(value, timestamp, step)``."""
+
 
 class TrackingStore(ABC):
     """Experiments, runs, params, metrics, tags, data inputs and comments."""
@@ -169,6 +172,21 @@ class TrackingStore(ABC):
         page_token: str | None = None,
     ) -> Page[Metric]:
         """All points of a metric ordered by step then timestamp. Raises ``NotFoundError``."""
+
+    def get_metric_points(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[MetricPoint]:
+        """``get_metric_history`` as ``(value, timestamp, step)`` tuples, for callers that
+        serialise long histories and need no ``Metric`` per point (the MLflow API: building
+        10,000 of them cost as much as reading them)."""
+        page = self.get_metric_history(run_id, key, max_results=max_results, page_token=page_token)
+        points = [(m.value, m.timestamp, m.step) for m in page.items]
+        return Page(points, page.next_page_token)
 
     @abstractmethod
     def search_runs(
