@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 from pydantic import Field
 
 from plinth.entities import (
@@ -14,8 +18,8 @@ from plinth.entities import (
     RunTag,
     ViewType,
 )
-from plinth.schemas.common import Wire, WireFloat
-from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT
+from plinth.schemas.common import Wire, WireFloat, encode_float
+from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, MetricPoint
 
 
 class MetricWire(Wire):
@@ -28,6 +32,22 @@ class MetricWire(Wire):
 
     def to_entity(self) -> Metric:
         return Metric(key=self.key, value=self.value, timestamp=self.timestamp, step=self.step)
+
+
+def metric_points_json(key: str, points: Sequence[MetricPoint]) -> list[dict[str, Any]]:
+    """One metric's history as JSON-ready ``MetricWire`` dicts, built straight from the
+    store's points: validating 10,000 ``MetricWire`` models cost twice the database read.
+    MLflow's JSON of a metric is the same shape, so its API writes histories with this too."""
+    finite = math.isfinite
+    return [
+        {
+            "key": key,
+            "value": value if finite(value) else encode_float(value),
+            "timestamp": timestamp,
+            "step": step,
+        }
+        for value, timestamp, step in points
+    ]
 
 
 class RunDataWire(Wire):

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.responses import Response
 
 from plinth.entities import LOCAL_USER, Param, Role, RunTag, User, now_ms
+from plinth.schemas.tracking import metric_points_json
 from plinth.server.mlflow import wire
 from plinth.server.mlflow.rpc import RpcRoutes
 from plinth.server.mlflow.wire import Fields, reply
@@ -225,7 +226,7 @@ def get_metric_history(fields: Fields, store: TrackingStore) -> Response:
         max_results=fields.integer("max_results"),
         page_token=fields.string("page_token") or None,
     )
-    return reply(_page("metrics", wire.metric_points_json(key, page.items), page.next_page_token))
+    return reply(_page("metrics", metric_points_json(key, page.items), page.next_page_token))
 
 
 @_v3_routes.get("/server-info", role=Role.VIEWER)

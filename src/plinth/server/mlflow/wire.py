@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -33,7 +33,6 @@ from plinth.entities import (
     ViewType,
 )
 from plinth.errors import InvalidArgumentError, PayloadTooLargeError
-from plinth.store.base import MetricPoint
 
 MAX_JSON_BODY_BYTES = 16 << 20
 """Largest JSON request accepted. MLflow documents 1 MB for log-batch, but log-inputs carries
@@ -338,21 +337,6 @@ def metric_json(metric: Metric) -> dict[str, Any]:
         "timestamp": metric.timestamp,
         "step": metric.step,
     }
-
-
-def metric_points_json(key: str, points: Sequence[MetricPoint]) -> list[dict[str, Any]]:
-    """One metric's history as ``metric_json`` writes each point, without a ``Metric`` each
-    (the JSON of a 10,000-point history is the MLflow API's longest answer)."""
-    finite = math.isfinite
-    return [
-        {
-            "key": key,
-            "value": value if finite(value) else float_json(value),
-            "timestamp": timestamp,
-            "step": step,
-        }
-        for value, timestamp, step in points
-    ]
 
 
 def dataset_input_json(item: DatasetInput) -> dict[str, Any]:
