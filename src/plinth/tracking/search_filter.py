@@ -333,7 +333,16 @@ def _number_value(clause: _Clause, what: str, *, integral: bool = False) -> floa
         found = token.text if isinstance(token, _Token) else "a list"
         raise InvalidArgumentError(f"Expected numeric value type for {what}. Found {found}")
     if re.fullmatch(r"-?\d+", token.value):
-        return int(token.value)
+        value = int(token.value)
+        if -(2**63) <= value < 2**63:
+            return value
+        if integral:
+            raise InvalidArgumentError(
+                f"Invalid value for {what}: {token.text} is out of range (64-bit integers)"
+            )
+        # Beyond any stored integer, and compared as such: a float (huge, or infinite)
+        # compares right where an int would overflow the database driver.
+        return float(token.value)
     if integral:
         raise InvalidArgumentError(f"Invalid value for {what}: {token.text!r} is not an integer")
     return float(token.value)
@@ -393,7 +402,12 @@ def _experiment_id(clause: _Clause) -> Comparison:
     tokens = clause.value if isinstance(clause.value, tuple) else (clause.value,)
     ids: list[str] = []
     for token in tokens:
-        if token is None or token.kind == "ident" or not re.fullmatch(r"\d+", token.value):
+        if (
+            token is None
+            or token.kind == "ident"
+            or not re.fullmatch(r"\d+", token.value)
+            or int(token.value) >= 2**63
+        ):
             shown = "NULL" if token is None else token.text
             raise InvalidArgumentError(
                 f"Invalid experiment ID {shown}: experiment_id takes integers such as '1'"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import httpx
@@ -161,6 +163,13 @@ def test_json_body_that_is_not_an_object_is_400(http: httpx.Client) -> None:
         pytest.param(
             "runs/set-tag", {"run_id": RUN_ID, "key": ["k"], "value": "v"}, "'key'", id="tag-key"
         ),
+        pytest.param("runs/search", {"max_results": 10**20}, "'max_results'", id="max-int64"),
+        pytest.param(
+            "runs/log-metric",
+            {"run_id": RUN_ID, "key": "m", "value": 1, "timestamp": str(2**64)},
+            "'timestamp'",
+            id="timestamp-beyond-int64",
+        ),
     ],
 )
 def test_wrong_or_missing_fields_are_400_naming_the_field(
@@ -171,6 +180,75 @@ def test_wrong_or_missing_fields_are_400_naming_the_field(
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert field in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        pytest.param("experiments/create", '{"name": "x\\ud83d"}', "name", id="name"),
+        pytest.param(
+            "runs/search", '{"experiment_ids": ["0"], "filter": "a\\ud800"}', "filter", id="filter"
+        ),
+        pytest.param(
+            "runs/log-batch",
+            '{"run_id": "RUN", "params": [{"key": "k", "value": "caf\\udce9"}]}'.replace(
+                "RUN", RUN_ID
+            ),
+            "params[0].value",
+            id="nested",
+        ),
+    ],
+)
+def test_text_with_an_unpaired_surrogate_escape_is_400_naming_the_field(
+    http: httpx.Client, path: str, body: str, field: str
+) -> None:
+    # Valid JSON (other clients than Python's can send it) that no database can store.
+    response = http.post(
+        f"/api/2.0/mlflow/{path}", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert f"for {field}: " in response.json()["message"]
+    assert "unpaired" in response.json()["message"]
+
+
+def test_text_with_an_unpaired_surrogate_is_400_on_plinths_api_too(http: httpx.Client) -> None:
+    response = http.post(
+        "/api/v1/experiments",
+        content='{"name": "x\\ud800"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400, response.text
+    assert "unpaired surrogate" in response.json()["message"]
+
+
+def test_forged_page_token_beyond_any_offset_is_400(http: httpx.Client) -> None:
+    token = base64.b64encode(json.dumps({"offset": 10**20}).encode()).decode()
+
+    for path, body in [
+        ("runs/search", {"experiment_ids": ["0"], "page_token": token}),
+        ("experiments/search", {"page_token": token}),
+    ]:
+        response = http.post(f"/api/2.0/mlflow/{path}", json=body)
+        assert response.status_code == 400, (path, response.text)
+        assert "page token" in response.json()["message"]
+
+
+def test_filter_numbers_beyond_64_bits_compare_instead_of_failing(http: httpx.Client) -> None:
+    huge = "9" * 30
+    runs = http.post(
+        "/api/2.0/mlflow/runs/search",
+        json={"experiment_ids": ["0"], "filter": f"attributes.start_time > {huge}"},
+    )
+    assert runs.status_code == 200, runs.text
+    assert runs.json().get("runs", []) == []
+    experiments = http.post(
+        "/api/2.0/mlflow/experiments/search", json={"filter": f"creation_time > {huge}"}
+    )
+    assert experiments.status_code == 400, experiments.text
+    assert "out of range" in experiments.json()["message"]
 
 
 def test_wrong_query_parameter_type_is_400_naming_it(http: httpx.Client) -> None:

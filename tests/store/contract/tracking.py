@@ -382,6 +382,19 @@ class TrackingStoreContract:
         )
         assert store.get_run(run.info.run_id).data.metrics == {"a": 0.2, "b": 2.0}
 
+    def test_text_with_an_unpaired_surrogate_is_refused(
+        self, store: TrackingStore, run: Run, exp: str
+    ) -> None:
+        # JSON's "\ud800" escape decodes to such a string; no driver can store it.
+        run_id = run.info.run_id
+        store.log_batch(run_id, params=[Param("kept", "1")])
+        with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
+            store.log_batch(run_id, params=[Param("p", "caf\udce9")], tags=[RunTag("t", "1")])
+        with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
+            store.create_experiment("x\ud800")
+        assert store.get_run(run_id).data.params == {"kept": "1"}
+        assert "t" not in store.get_run(run_id).data.tags
+
     def test_log_batch_params_are_immutable(self, store: TrackingStore, run: Run) -> None:
         run_id = run.info.run_id
         store.log_batch(run_id, params=[Param("lr", "0.1")])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -33,6 +34,8 @@ from plinth.entities import (
     ViewType,
 )
 from plinth.errors import InvalidArgumentError, PayloadTooLargeError
+
+_INTEGER = re.compile(r"[-+]?\d+")
 
 MAX_JSON_BODY_BYTES = 16 << 20
 """Largest JSON request accepted. MLflow documents 1 MB for log-batch, but log-inputs carries
@@ -114,18 +117,19 @@ class Fields:
             if required:
                 raise self._missing(name)
             return None
+        number: int | None = None
         if isinstance(value, bool):
-            raise self._invalid(name, value, "an integer")
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise self._invalid(name, value, "an integer")
+            pass
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            number = int(value.strip())
+        # Proto's integers are at most 64 bits; a larger one would overflow the database.
+        if number is None or not -(2**63) <= number < 2**63:
+            raise self._invalid(name, value, "a 64-bit integer")
+        return number
 
     def boolean(self, name: str, *, default: bool = False) -> bool:
         """A bool field: JSON ``true``/``false``, or ``"true"``/``"false"`` (any case) as a
@@ -244,6 +248,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             value = orjson.loads(body)
         except orjson.JSONDecodeError:
             value = json.loads(body)
+            # orjson also refuses "\ud800"-style escapes of unpaired surrogates, which the
+            # stdlib turns into strings no database driver can store.
+            _refuse_unpaired_surrogates(value)
         # Old MLflow clients double-encode their JSON; MLflow's server decodes twice too.
         if isinstance(value, str):
             value = json.loads(value)
@@ -256,6 +263,26 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"Request body must be a JSON object, got a JSON {type(value).__name__}."
         )
     return value
+
+
+def _refuse_unpaired_surrogates(value: object, where: str = "") -> None:
+    """Raise naming the first string (or object key) that is not valid Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(
+                f"Invalid value for {where or 'the request body'}: the string contains an "
+                "unpaired UTF-16 surrogate escape (such as \\ud800); send valid Unicode.",
+                details={"field": where},
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unpaired_surrogates(key, where or "an object key")
+            _refuse_unpaired_surrogates(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unpaired_surrogates(item, f"{where}[{index}]")
 
 
 async def request_fields(request: Request) -> Fields:

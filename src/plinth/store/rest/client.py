@@ -133,7 +133,7 @@ class RestClient:
         request = self.http.build_request(
             method,
             path,
-            content=None if body is None else orjson.dumps(body.model_dump(mode="json")),
+            content=None if body is None else _json_body(body),
             headers={"Content-Type": "application/json"} if body is not None else None,
             params=_query(params),
         )
@@ -163,6 +163,19 @@ def build(model: type[M], **values: object) -> M:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
         )
         raise InvalidArgumentError(f"Invalid request: {problems}") from None
+
+
+def _json_body(body: BaseModel) -> bytes:
+    try:
+        return orjson.dumps(body.model_dump(mode="json"))
+    except orjson.JSONEncodeError as exc:
+        if "surrogates" not in str(exc):
+            raise
+        # The error the server (and the SQL store) gives for the same text.
+        raise InvalidArgumentError(
+            "A text value is not valid Unicode: it holds an unpaired surrogate; send valid "
+            "UTF-8 text."
+        ) from None
 
 
 def _may_retry(method: str, exc: httpx.TransportError) -> bool:

@@ -291,6 +291,8 @@ def decode_page_token(token: str | None) -> int:
         offset = json.loads(raw)["offset"]
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
         raise InvalidArgumentError(f"Invalid page token {token!r}") from exc
-    if type(offset) is not int or offset < 0:
+    # A token is JSON anyone can forge: an offset the database cannot hold is refused here
+    # rather than overflowing in its driver.
+    if type(offset) is not int or not 0 <= offset < 2**63:
         raise InvalidArgumentError(f"Invalid page token {token!r}")
     return offset

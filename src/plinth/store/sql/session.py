@@ -69,6 +69,13 @@ class SqlStoreBase:
         except DataError as exc:
             # A safety net: validation should have caught any value that does not fit.
             raise InvalidArgumentError(f"A value does not fit the database: {exc.orig}") from exc
+        except UnicodeEncodeError as exc:
+            # Raised by the driver, before the statement runs, for a string holding an
+            # unpaired surrogate (JSON's "\ud800" escape decodes to one).
+            raise InvalidArgumentError(
+                "A text value is not valid Unicode: it holds an unpaired surrogate "
+                f"({exc.object[exc.start : exc.end]!a}); send valid UTF-8 text."
+            ) from exc
         except OperationalError as exc:
             raise BackendUnavailableError(
                 f"The metadata database did not answer: {exc.orig}"
