@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
     TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 
 
 class PlinthError(Exception):
@@ -109,6 +110,13 @@ class BackendUnavailableError(PlinthError):
     code = ErrorCode.TEMPORARILY_UNAVAILABLE
 
 
+class NotSupportedError(PlinthError):
+    """An optional feature of a protocol this server does not offer; clients that know the
+    protocol fall back to its required form (MLflow's multipart uploads -> one PUT)."""
+
+    code = ErrorCode.NOT_IMPLEMENTED
+
+
 class ExperimentNotFoundError(NotFoundError):
     pass
 
@@ -134,6 +142,7 @@ ERROR_CLASS_FOR_CODE: dict[str, type[PlinthError]] = {
     ErrorCode.REQUEST_LIMIT_EXCEEDED: PayloadTooLargeError,
     ErrorCode.TEMPORARILY_UNAVAILABLE: BackendUnavailableError,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaTypeError,
+    ErrorCode.NOT_IMPLEMENTED: NotSupportedError,
 }
 """Closed table used by the REST store to rebuild errors from a server's ``error_code``."""
 

@@ -31,6 +31,7 @@ HTTP_STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.REQUEST_LIMIT_EXCEEDED: 413,
     ErrorCode.TEMPORARILY_UNAVAILABLE: 503,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.NOT_IMPLEMENTED: 501,
 }
 """MLflow answers RESOURCE_ALREADY_EXISTS and INVALID_STATE with 400, so we do too: its
 client decides retries and error types from the status as well as the code."""

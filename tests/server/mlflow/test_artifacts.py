@@ -234,3 +234,29 @@ def test_an_upload_through_an_existing_file_is_400_and_keeps_the_file(
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "inner.bin" in response.json()["message"]
     assert http.get(f"{PROXY}/{first}").content == b"weights"
+
+
+def test_client_with_multipart_uploads_on_falls_back_to_one_put(
+    client: MlflowClient, run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client asks for a multipart upload first and falls back only on MLflow's own
+    # refusal (501 with its message); any other answer fails the upload.
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1")
+    source = tmp_path / "parts.bin"
+    source.write_bytes(os.urandom(300_000))
+
+    client.log_artifact(run_id, str(source), "mpu")
+
+    got = client.download_artifacts(run_id, "mpu/parts.bin", str(tmp_path / "out"))
+    assert Path(got).read_bytes() == source.read_bytes()
+
+
+def test_multipart_upload_endpoints_answer_501_as_mlflow_does(http: httpx.Client) -> None:
+    for step in ("create", "complete", "abort"):
+        response = http.post(f"/api/2.0/mlflow-artifacts/mpu/{step}/1/x/file.bin", json={})
+        assert response.status_code == 501, response.text
+        assert response.json()["error_code"] == "NOT_IMPLEMENTED"
+        assert response.json()["message"].startswith(
+            "Multipart upload is not supported for the current artifact repository"
+        )

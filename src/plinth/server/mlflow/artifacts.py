@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from plinth.artifacts import ArtifactStore, FileInfo, StoredFile
 from plinth.artifacts.base import normalize_path
 from plinth.entities import Role, model_uris
-from plinth.errors import InvalidArgumentError
+from plinth.errors import InvalidArgumentError, NotSupportedError
 from plinth.server.body_pipe import piped_body
 from plinth.server.mlflow import wire
 from plinth.server.mlflow.rpc import RpcRoutes
@@ -65,6 +65,19 @@ async def upload_artifact(
     async with piped_body(request) as body:
         await anyio.to_thread.run_sync(_store_upload, store, auth, iter(body), path)
     return reply()
+
+
+# MLflow's client asks for a multipart upload first when MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD
+# is set, and falls back to one PUT on exactly MLflow's refusal: 501 with this message. Plinth
+# streams a PUT of any size to disk (hashed, fsync'd), so parts would gain nothing locally.
+_NO_MULTIPART = "Multipart upload is not supported for the current artifact repository"
+
+
+@_proxy.post("/mpu/create/{artifact_path:path}", role=Role.EDITOR)
+@_proxy.post("/mpu/complete/{artifact_path:path}", role=Role.EDITOR)
+@_proxy.post("/mpu/abort/{artifact_path:path}", role=Role.EDITOR)
+def multipart_upload(artifact_path: str) -> Response:
+    raise NotSupportedError(f"{_NO_MULTIPART}: Plinth's server takes one PUT per file.")
 
 
 @_proxy.delete("/artifacts/{artifact_path:path}", role=Role.EDITOR)
