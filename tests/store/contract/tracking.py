@@ -691,6 +691,15 @@ class TrackingStoreContract:
         ]
         assert inputs[1] == train
 
+    def test_a_dataset_logged_again_keeps_its_first_tags(
+        self, store: TrackingStore, run: Run
+    ) -> None:
+        # MLflow's rule: a run's input is written once; logging it again changes nothing.
+        store.log_inputs(run.info.run_id, [dataset_input("train", "d1", "training")])
+        store.log_inputs(run.info.run_id, [dataset_input("train", "d1", "eval")])
+        (only,) = store.get_run(run.info.run_id).inputs.dataset_inputs
+        assert only.context == "training"
+
     @pytest.mark.parametrize(
         "filter_string",
         ["dataset.name = 'train'", "dataset.digest = 'd1'", "dataset.context = 'training'"],

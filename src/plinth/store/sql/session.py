@@ -112,7 +112,8 @@ class SqlStoreBase:
         keys: Sequence[str],
         update: Sequence[str],
     ) -> None:
-        """INSERT ... ON CONFLICT (keys) DO UPDATE SET update-columns, in one statement."""
+        """INSERT ... ON CONFLICT (keys) DO UPDATE SET update-columns, in one statement;
+        with no ``update`` columns, DO NOTHING (the first row written stays)."""
         if not rows:
             return
         shape = (self.dialect, table.name, tuple(keys), tuple(update))
@@ -120,9 +121,13 @@ class SqlStoreBase:
         if stmt is None:  # built once per shape, like the hot path's other statements
             dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
             fresh = dialect_insert(table)
-            stmt = _UPSERTS[shape] = fresh.on_conflict_do_update(
-                index_elements=list(keys), set_={col: fresh.excluded[col] for col in update}
-            )
+            if update:
+                stmt = fresh.on_conflict_do_update(
+                    index_elements=list(keys), set_={col: fresh.excluded[col] for col in update}
+                )
+            else:
+                stmt = fresh.on_conflict_do_nothing(index_elements=list(keys))
+            _UPSERTS[shape] = stmt
         _connection(session).execute(stmt, list(rows))
 
 

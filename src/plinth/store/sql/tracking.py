@@ -579,7 +579,9 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
                     RunInputRow.__table__,  # type: ignore[arg-type]
                     [{"run_id": run_id, "dataset_id": dataset_id, "tags_json": tags_json}],
                     keys=("run_id", "dataset_id"),
-                    update=("tags_json",),
+                    # As MLflow: a dataset logged again to the same run keeps its first
+                    # tags (its context among them), so searches on it do not change.
+                    update=(),
                 )
             self._audit(
                 s,
