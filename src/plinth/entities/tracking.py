@@ -120,9 +120,17 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunData:
+    """A run's params, tags and the latest value of each metric, as MLflow's ``run.data``.
+
+    ``metric_timestamps`` and ``metric_steps`` tell when, and at which step, each of those
+    latest values was logged (MLflow's client reads them from its metric objects).
+    """
+
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    metric_timestamps: dict[str, int] = field(default_factory=dict)
+    metric_steps: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -56,6 +56,8 @@ class RunDataWire(Wire):
     metrics: dict[str, WireFloat] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
+    metric_timestamps: dict[str, int] = Field(default_factory=dict)
+    metric_steps: dict[str, int] = Field(default_factory=dict)
 
 
 class RunWire(Wire):

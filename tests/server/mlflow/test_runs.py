@@ -257,7 +257,7 @@ def test_search_runs_response_has_mlflow_shape(
     http: httpx.Client, client: MlflowClient, experiment_id: str
 ) -> None:
     run_id = client.create_run(experiment_id).info.run_id
-    client.log_metric(run_id, "loss", math.nan)
+    client.log_metric(run_id, "loss", math.nan, timestamp=1_700_000_000_123, step=7)
     client.log_param(run_id, "p", "1")
 
     body = http.post(
@@ -267,9 +267,24 @@ def test_search_runs_response_has_mlflow_shape(
 
     (run,) = body["runs"]
     assert run["info"]["run_id"] == run["info"]["run_uuid"] == run_id
-    assert run["data"]["metrics"] == [{"key": "loss", "value": "NaN"}]
+    assert run["data"]["metrics"] == [
+        {"key": "loss", "value": "NaN", "timestamp": 1_700_000_000_123, "step": 7}
+    ]
     assert run["data"]["params"] == [{"key": "p", "value": "1"}]
     assert run["inputs"] == {"dataset_inputs": []}
+
+
+def test_run_metrics_carry_the_latest_points_timestamp_and_step(
+    client: MlflowClient, experiment_id: str
+) -> None:
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_metric(run_id, "loss", 0.5, timestamp=1_700_000_000_000, step=1)
+    client.log_metric(run_id, "loss", 0.2, timestamp=1_700_000_000_900, step=9)
+    client.log_metric(run_id, "loss", 0.9, timestamp=1_700_000_000_500, step=3)
+
+    for run in (client.get_run(run_id), client.search_runs([experiment_id])[0]):
+        (latest,) = run.data._metric_objs
+        assert (latest.value, latest.timestamp, latest.step) == (0.2, 1_700_000_000_900, 9)
 
 
 def test_fluent_api_logs_a_whole_run(mlflow_env: str, unique: str) -> None:

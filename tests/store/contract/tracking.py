@@ -363,7 +363,9 @@ class TrackingStoreContract:
         store.log_batch(run_id, metrics=[metric("loss", 0.5, step=2), metric("loss", 0.9, step=1)])
         store.log_batch(run_id, metrics=[metric("loss", 0.7, step=2, timestamp=T0 + 1)])
         store.log_batch(run_id, metrics=[metric("loss", 0.1, step=1, timestamp=T0 + 9)])
-        assert store.get_run(run_id).data.metrics == {"loss": 0.7}
+        data = store.get_run(run_id).data
+        assert data.metrics == {"loss": 0.7}
+        assert (data.metric_timestamps, data.metric_steps) == ({"loss": T0 + 1}, {"loss": 2})
         assert len(store.get_metric_history(run_id, "loss")) == 4
 
     def test_log_batch_keeps_the_greatest_point_of_each_key_in_one_batch(

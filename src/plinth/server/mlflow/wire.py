@@ -382,9 +382,17 @@ def dataset_input_json(item: DatasetInput) -> dict[str, Any]:
 
 
 def run_json(run: Run) -> dict[str, Any]:
-    # RunData keeps only the latest value per metric key, so its timestamp and step are not
-    # known here; MLflow's client reads only key and value from them (run.data.metrics).
-    metrics = [{"key": k, "value": float_json(v)} for k, v in run.data.metrics.items()]
+    data = run.data
+    timestamps, steps = data.metric_timestamps, data.metric_steps
+    metrics = [
+        {
+            "key": k,
+            "value": float_json(v),
+            "timestamp": timestamps.get(k, 0),
+            "step": steps.get(k, 0),
+        }
+        for k, v in data.metrics.items()
+    ]
     return {
         "info": run_info_json(run.info),
         "data": {

@@ -53,7 +53,14 @@ def _of_runs(*columns: Any) -> Select[Any]:
 _RUN_INFOS = _of_runs(*RUN_INFO_COLUMNS)
 _PARAM_ROWS = _of_runs(_PARAMS.c.run_id, _PARAMS.c.key, _PARAMS.c.value)
 _TAG_ROWS = _of_runs(_TAGS.c.run_id, _TAGS.c.key, _TAGS.c.value)
-_METRIC_ROWS = _of_runs(_LATEST.c.run_id, _LATEST.c.key, _LATEST.c.value, _LATEST.c.is_nan)
+_METRIC_ROWS = _of_runs(
+    _LATEST.c.run_id,
+    _LATEST.c.key,
+    _LATEST.c.value,
+    _LATEST.c.is_nan,
+    _LATEST.c.timestamp,
+    _LATEST.c.step,
+)
 _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
 _INPUT_ROWS = (
     _of_runs(_INPUTS.c.run_id, _INPUTS.c.tags_json, *(_DATASETS.c[f] for f in _DATASET_FIELDS))
@@ -97,13 +104,23 @@ def load_runs(connection: Connection, infos: Sequence[Sequence[Any]]) -> list[Ru
     for run_id, key, value in _rows(connection, _TAG_ROWS, run_ids):
         tags[run_id][key] = value
     metrics: dict[str, dict[str, float]] = defaultdict(dict)
-    for run_id, key, value, is_nan in _rows(connection, _METRIC_ROWS, run_ids):
+    timestamps: dict[str, dict[str, int]] = defaultdict(dict)
+    steps: dict[str, dict[str, int]] = defaultdict(dict)
+    for run_id, key, value, is_nan, timestamp, step in _rows(connection, _METRIC_ROWS, run_ids):
         metrics[run_id][key] = math.nan if is_nan else value
+        timestamps[run_id][key] = timestamp
+        steps[run_id][key] = step
     inputs = _load_inputs(connection, run_ids)
     return [
         Run(
             info=_run_info(row),
-            data=RunData(metrics=metrics[row[0]], params=params[row[0]], tags=tags[row[0]]),
+            data=RunData(
+                metrics=metrics[row[0]],
+                params=params[row[0]],
+                tags=tags[row[0]],
+                metric_timestamps=timestamps[row[0]],
+                metric_steps=steps[row[0]],
+            ),
             inputs=RunInputs(dataset_inputs=inputs.get(row[0], [])),
         )
         for row in infos
