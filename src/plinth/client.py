@@ -35,6 +35,7 @@ from plinth.entities import (
     ViewType,
     now_ms,
 )
+from plinth.entities import validation as v
 from plinth.entities.registry import (
     LoggedModel,
     ModelEvent,
@@ -193,7 +194,28 @@ class Client:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
     ) -> None:
-        self.stores.tracking.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+        """Log metrics, params and tags in one call, atomic within the store's batch limits
+        (1,000 metrics, 100 params, 100 tags, 1,000 in total).
+
+        A larger batch is sent as several calls, as MLflow's client does: params first (so
+        a changed value is refused before anything else is written), then tags, then
+        metrics. Each call is atomic; the whole is not.
+        """
+        tracking = self.stores.tracking
+        if (
+            len(metrics) <= v.MAX_BATCH_METRICS
+            and len(params) <= v.MAX_BATCH_PARAMS
+            and len(tags) <= v.MAX_BATCH_TAGS
+            and len(metrics) + len(params) + len(tags) <= v.MAX_BATCH_TOTAL
+        ):
+            tracking.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+            return
+        for i in range(0, len(params), v.MAX_BATCH_PARAMS):
+            tracking.log_batch(run_id, params=params[i : i + v.MAX_BATCH_PARAMS])
+        for i in range(0, len(tags), v.MAX_BATCH_TAGS):
+            tracking.log_batch(run_id, tags=tags[i : i + v.MAX_BATCH_TAGS])
+        for i in range(0, len(metrics), v.MAX_BATCH_METRICS):
+            tracking.log_batch(run_id, metrics=metrics[i : i + v.MAX_BATCH_METRICS])
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return list(self.stores.tracking.get_metric_history(run_id, key).items)

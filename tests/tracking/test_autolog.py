@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -58,4 +60,35 @@ def test_disable_restores_plain_fit(autologged: None) -> None:
     plinth.autolog(disable=True)
     x, y = _data()
     LogisticRegression().fit(x, y)
+    assert len(plinth.search_runs()) == 0
+
+
+def test_a_grid_search_is_one_run_of_the_search(autologged: None) -> None:
+    # GridSearchCV and RandomForestClassifier inherit fit from a base class.
+    x, y = _data()
+    GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2).fit(x, y)
+    RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y)
+    frame = plinth.search_runs(order_by=["attributes.start_time ASC"])
+    assert list(frame["tags.estimator_name"]) == ["GridSearchCV", "RandomForestClassifier"]
+    assert set(frame["status"]) == {"FINISHED"}
+    assert frame.iloc[0]["params.estimator__C"] == "1.0"  # the search's own params, deep
+
+
+def test_a_failure_to_log_warns_and_the_fit_still_succeeds(autologged: None) -> None:
+    x, y = _data()
+    with plinth.start_run() as run:
+        LogisticRegression(C=1.0).fit(x, y)
+        with pytest.warns(UserWarning, match="could not log this fit of LogisticRegression"):
+            second = LogisticRegression(C=2.0).fit(x, y)  # C is already logged as 1.0
+    assert second.coef_.shape == (1, 3)
+    got = plinth.get_run(run.run_id)
+    assert got.data.params["C"] == "1.0"
+    assert got.info.status.value == "FINISHED"
+
+
+def test_disable_restores_inherited_fits_too(autologged: None) -> None:
+    plinth.autolog(disable=True)
+    x, y = _data()
+    GridSearchCV(LogisticRegression(), {"C": [1.0]}, cv=2).fit(x, y)
+    RandomForestClassifier(n_estimators=2).fit(x, y)
     assert len(plinth.search_runs()) == 0

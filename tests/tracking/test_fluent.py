@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,40 @@ def test_nested_runs_record_their_parent(tracking: Settings) -> None:
     assert plinth.get_run(child.run_id).data.tags["mlflow.parentRunId"] == parent.run_id
 
 
+def test_ending_the_nested_run_inside_its_block_leaves_the_parent_active(
+    tracking: Settings,
+) -> None:
+    with plinth.start_run() as parent:
+        with plinth.start_run(nested=True) as child:
+            plinth.end_run()
+        active = plinth.active_run()
+        assert active is not None and active.run_id == parent.run_id
+        plinth.log_metric("after", 1.0)
+    assert plinth.get_run(parent.run_id).data.metrics == {"after": 1.0}
+    assert plinth.get_run(child.run_id).info.status == "FINISHED"
+    assert plinth.active_run() is None
+
+
+def test_end_run_refuses_a_status_that_does_not_end_a_run(tracking: Settings) -> None:
+    run = plinth.start_run()
+    for status in ("DONE", "RUNNING"):
+        with pytest.raises(plinth.InvalidArgumentError, match="FINISHED, FAILED or KILLED"):
+            plinth.end_run(status)
+    assert plinth.active_run() is run  # still active: nothing was ended
+    plinth.end_run("killed")
+    assert plinth.get_run(run.run_id).info.status == "KILLED"
+
+
+def test_more_params_and_tags_than_one_batch_holds_are_all_logged(tracking: Settings) -> None:
+    with plinth.start_run() as run:
+        plinth.log_params({f"p{i}": i for i in range(250)})
+        plinth.set_tags({f"t{i}": i for i in range(150)})
+        plinth.log_metrics({f"m{i}": i for i in range(1200)})
+    data = plinth.get_run(run.run_id).data
+    assert (len(data.params), len(data.metrics)) == (250, 1200)
+    assert {f"t{i}" for i in range(150)} <= set(data.tags)
+
+
 def test_a_second_run_without_nested_is_refused(tracking: Settings) -> None:
     with plinth.start_run(), pytest.raises(plinth.InvalidArgumentError, match="already active"):
         plinth.start_run()
@@ -149,6 +185,38 @@ def test_log_config_flattens_into_params_and_keeps_the_file(
     assert "config/train.yaml" in [f.path for f in plinth.list_artifacts(run.run_id, "config")]
 
 
+def test_log_config_refused_leaves_the_logged_config_untouched(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("depth: 3\n")
+    with plinth.start_run() as run:
+        plinth.log_config(config)
+        config.write_text("depth: 99\n")
+        with pytest.raises(plinth.InvalidArgumentError, match="depth"):
+            plinth.log_config(config)  # params are immutable
+    got = Path(plinth.download_artifacts(run.run_id, "config/train.yaml", tmp_path / "out"))
+    assert got.read_text() == "depth: 3\n"
+
+
+def test_download_artifacts_without_a_run_id_needs_an_active_run(tracking: Settings) -> None:
+    with pytest.raises(plinth.InvalidArgumentError, match="needs a run_id"):
+        plinth.download_artifacts(artifact_path="model")
+    assert plinth.active_run() is None and len(plinth.search_runs()) == 0
+
+
+def test_search_runs_takes_one_experiment_id_as_a_string(tracking: Settings) -> None:
+    # An id of two digits, beside experiments named by each of its digits.
+    ids = [plinth.set_experiment(f"e{i}").experiment_id for i in range(12)]
+    two_digit = next(i for i in ids if len(i) == 2)
+    for experiment_id in (two_digit[0], two_digit[1], two_digit):
+        plinth.set_experiment(experiment_id=experiment_id)
+        with plinth.start_run() as run:
+            pass
+    frame = plinth.search_runs(experiment_ids=two_digit)
+    assert list(frame["run_id"]) == [run.run_id]
+
+
 def test_log_input_records_the_data_version(tracking: Settings) -> None:
     df = pd.DataFrame({"age": np.arange(10), "churn": [0, 1] * 5})
     with plinth.start_run() as run:
@@ -188,3 +256,26 @@ def test_comments_on_runs(tracking: Settings) -> None:
     comments = plinth.get_client().list_comments(run.run_id)
     assert [c.text for c in comments] == ["looks overfit"]
     assert comments[0].user_id in ("local", "admin")
+
+
+def test_runs_left_open_at_exit_end_failed_after_a_crash_and_in_every_thread(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import threading, plinth\n"
+        "t = threading.Thread(target=lambda: print(plinth.start_run().run_id, flush=True))\n"
+        "t.start(); t.join()\n"
+        "print(plinth.start_run().run_id, flush=True)\n"
+        "raise RuntimeError('training diverged')\n"
+    )
+    env = {**os.environ, "PLINTH_HOME": str(tmp_path / "home")}
+    env.pop("PLINTH_URI", None)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1 and "training diverged" in done.stderr
+    client = plinth.Client(Settings(home=tmp_path / "home"))
+    statuses = {client.get_run(r).info.status.value for r in done.stdout.split()}
+    # The crash ends both: the program failed, whichever thread the run was in.
+    assert statuses == {"FAILED"}

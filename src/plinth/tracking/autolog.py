@@ -2,8 +2,9 @@
 training metrics and the fitted model, into the active run or a run of its own.
 
 It wraps ``fit`` on scikit-learn's estimator classes (as MLflow's autolog does). Only the
-outermost ``fit`` logs: a Pipeline or GridSearchCV fitting inner estimators records one run,
-not dozens.
+outermost ``fit`` of a thread logs: a Pipeline or GridSearchCV fitting inner estimators
+records one run, not dozens (with joblib's threading backend, inner fits on other threads
+log runs of their own). A failure to log warns; it never fails the fit.
 """
 
 from __future__ import annotations
@@ -37,10 +38,8 @@ def autolog(*, log_models: bool = True, disable: bool = False) -> None:
         disable: Restore the original ``fit`` methods.
     """
     _settings["log_models"] = log_models
-    for cls in _estimator_classes():
-        fit = cls.__dict__.get("fit")
-        if fit is None:
-            continue
+    for cls in _fit_owners():
+        fit = cls.__dict__["fit"]
         original = getattr(fit, _ORIGINAL_FIT, None)
         if disable:
             if original is not None:
@@ -49,14 +48,22 @@ def autolog(*, log_models: bool = True, disable: bool = False) -> None:
             setattr(cls, "fit", _wrap_fit(fit))  # noqa: B010
 
 
-def _estimator_classes() -> list[type]:
+def _fit_owners() -> list[type]:
+    """The classes that define the ``fit`` of scikit-learn's estimators. Many estimators
+    inherit it (RandomForestClassifier from BaseForest, GridSearchCV from BaseSearchCV),
+    so the method is wrapped where it is defined, once."""
     from sklearn.pipeline import Pipeline
     from sklearn.utils import all_estimators
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         classes = [cls for _name, cls in all_estimators()]
-    return [*classes, Pipeline]
+    owners: dict[type, None] = {}
+    for cls in [*classes, Pipeline]:
+        owner = next((k for k in cls.__mro__ if "fit" in k.__dict__), None)
+        if owner is not None and owner is not object:
+            owners[owner] = None
+    return list(owners)
 
 
 def _wrap_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,13 +89,20 @@ def _fit_in_run(
         fluent.start_run(run_name=type(estimator).__name__)
     try:
         result = fit(estimator, *args, **kwargs)
-        x = args[0] if args else kwargs.get("X")
-        y = args[1] if len(args) > 1 else kwargs.get("y")
-        _log_fitted(estimator, x, y)
     except BaseException:
         if own_run:
             fluent.end_run(RunStatus.FAILED)
         raise
+    x = args[0] if args else kwargs.get("X")
+    y = args[1] if len(args) > 1 else kwargs.get("y")
+    try:
+        _log_fitted(estimator, x, y)
+    except Exception as exc:  # logging must never break the user's training
+        # e.g. a second fit with other params in the same run (params are immutable).
+        warnings.warn(
+            f"plinth.autolog could not log this fit of {type(estimator).__name__}: {exc}",
+            stacklevel=4,
+        )
     if own_run:
         fluent.end_run()
     return result
@@ -106,8 +120,7 @@ def _log_fitted(estimator: Any, x: Any, y: Any) -> None:
         RunTag("estimator_name", type(estimator).__name__),
         RunTag("estimator_class", f"{type(estimator).__module__}.{type(estimator).__qualname__}"),
     ]
-    for i in range(0, max(len(params), 1), 100):
-        client.log_batch(run.run_id, params=params[i : i + 100], tags=tags if i == 0 else ())
+    client.log_batch(run.run_id, params=params, tags=tags)
     now = now_ms()
     metrics = [
         Metric(key=k, value=v, timestamp=now) for k, v in training_metrics(estimator, x, y).items()

@@ -8,6 +8,7 @@ per thread, so threads that train in parallel do not log into each other's runs.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
@@ -32,7 +33,7 @@ from plinth.entities import (
     ViewType,
     now_ms,
 )
-from plinth.errors import InvalidArgumentError, PlinthError
+from plinth.errors import AlreadyExistsError, InvalidArgumentError, PlinthError
 from plinth.tracking.config_flatten import flatten_config, load_config
 from plinth.tracking.environment import (
     capture_code_version,
@@ -58,11 +59,15 @@ class _State:
         self.client: Client | None = None
         self.experiment_id: str | None = None
         self.local = threading.local()
+        # Every thread's stack, so that runs a thread left open are ended at exit too.
+        self.stacks: list[list[ActiveRun]] = []
 
     def stack(self) -> list[ActiveRun]:
         stack: list[ActiveRun] | None = getattr(self.local, "stack", None)
         if stack is None:
             stack = self.local.stack = []
+            with self.lock:
+                self.stacks.append(stack)
         return stack
 
 
@@ -99,7 +104,16 @@ class ActiveRun:
         status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
         if exc_type is KeyboardInterrupt:
             status = RunStatus.KILLED
-        end_run(status)
+        stack = _state.stack()
+        if not any(active is self for active in stack):
+            return  # ended inside the block (plinth.end_run())
+        # This run and any nested run still open inside it end together; the runs around
+        # it stay active.
+        while stack:
+            top = stack.pop()
+            get_client().set_terminated(top.run_id, status)
+            if top is self:
+                return
 
 
 # -- client and experiment ------------------------------------------------------------------
@@ -133,7 +147,9 @@ def set_experiment(
     elif experiment_name:
         found = client.get_experiment_by_name(experiment_name)
         if found is None:
-            client.create_experiment(experiment_name)
+            # Another process may create it between the lookup and ours: use theirs.
+            with contextlib.suppress(AlreadyExistsError):
+                client.create_experiment(experiment_name)
             found = client.get_experiment_by_name(experiment_name)
         assert found is not None
         experiment = found
@@ -233,21 +249,39 @@ def active_run() -> ActiveRun | None:
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
-    """End the active run (no-op when none is active)."""
+    """End the active run (no-op when none is active) as FINISHED, FAILED or KILLED."""
+    final = _final_status(status)
     stack = _state.stack()
     if stack:
         run = stack.pop()
-        get_client().set_terminated(run.run_id, status)
+        get_client().set_terminated(run.run_id, final)
+
+
+def _final_status(status: RunStatus | str) -> RunStatus:
+    try:
+        final = RunStatus(status.upper() if isinstance(status, str) else status)
+    except ValueError:
+        final = RunStatus.RUNNING  # refused below, with the valid choices
+    if not final.is_terminal:
+        raise InvalidArgumentError(
+            f"end_run status must be FINISHED, FAILED or KILLED, got {str(status)!r}."
+        )
+    return final
 
 
 def _end_all_runs() -> None:
-    # Runs still open when the interpreter exits were interrupted: mark them, as MLflow does.
-    stack = _state.stack()
-    while stack:
-        try:
-            end_run(RunStatus.FAILED if sys.exc_info()[0] else RunStatus.FINISHED)
-        except PlinthError:
-            stack.clear()
+    # Runs still open when the interpreter exits: FAILED if the program died of an uncaught
+    # exception (the interpreter keeps it in sys.last_value for this moment), else FINISHED.
+    status = RunStatus.FAILED if getattr(sys, "last_value", None) else RunStatus.FINISHED
+    with _state.lock:
+        stacks = list(_state.stacks)
+    for stack in stacks:
+        while stack:
+            run = stack.pop()
+            try:
+                get_client().set_terminated(run.run_id, status)
+            except PlinthError:
+                stack.clear()
 
 
 atexit.register(_end_all_runs)
@@ -283,9 +317,7 @@ def log_metrics(
 ) -> None:
     ts = timestamp or now_ms()
     batch = [Metric(key=k, value=v, timestamp=ts, step=step or 0) for k, v in metrics.items()]
-    run_id = _run_id()
-    for i in range(0, len(batch), 1000):
-        get_client().log_batch(run_id, metrics=batch[i : i + 1000])
+    get_client().log_batch(_run_id(), metrics=batch)
 
 
 def set_tag(key: str, value: Any) -> None:
@@ -319,18 +351,16 @@ def log_config(
 
     Returns the flattened params. Nested keys are joined with dots (``model.depth``).
     """
-    if isinstance(config, str | Path):
-        path = Path(config)
-        mapping = load_config(path)
-        log_artifact(path, "config")
-    else:
-        mapping = dict(config)
-        log_dict(mapping, artifact_file or "config/config.json")
+    mapping = load_config(Path(config)) if isinstance(config, str | Path) else dict(config)
     flat = flatten_config(mapping)
-    items = [Param(k, v) for k, v in flat.items()]
+    # Params first: if the store refuses them (a changed value, a bad key), the artifact
+    # must not already say otherwise.
     run_id = _run_id()
-    for i in range(0, len(items), 100):
-        get_client().log_batch(run_id, params=items[i : i + 100])
+    get_client().log_batch(run_id, params=[Param(k, val) for k, val in flat.items()])
+    if isinstance(config, str | Path):
+        get_client().log_artifact(run_id, config, "config")
+    else:
+        get_client().log_dict(run_id, mapping, artifact_file or "config/config.json")
     return flat
 
 
@@ -380,9 +410,14 @@ def list_artifacts(run_id: str, path: str | None = None) -> list[FileInfo]:
 def download_artifacts(
     run_id: str | None = None, artifact_path: str = "", dst_path: str | Path | None = None
 ) -> str:
-    """Download a run's artifact file or directory; returns the local path."""
-    rid = run_id or _run_id()
-    return str(get_client().download_artifacts(rid, artifact_path, dst_path))
+    """Download a run's artifact file or directory (of the active run when ``run_id`` is
+    not given); returns the local path."""
+    if run_id is None:
+        active = active_run()
+        if active is None:
+            raise InvalidArgumentError("download_artifacts needs a run_id when no run is active.")
+        run_id = active.run_id
+    return str(get_client().download_artifacts(run_id, artifact_path, dst_path))
 
 
 def search_runs(
@@ -411,6 +446,8 @@ def _search_experiment_ids(
         client = get_client()
         found = [client.get_experiment_by_name(n) for n in experiment_names]
         return [e.experiment_id for e in found if e is not None]
+    if isinstance(experiment_ids, str | int):
+        return [str(experiment_ids)]  # one id, not a sequence of one-character ids
     return list(experiment_ids or [_experiment_id(None)])
 
 
