@@ -3,6 +3,7 @@
 from plinth.entities.auth import LOCAL_USER, ApiToken, AuditEvent, Role, User
 from plinth.entities.common import Page, now_ms
 from plinth.entities.tracking import (
+    DEFAULT_EXPERIMENT_ID,
     Comment,
     Dataset,
     DatasetInput,
@@ -20,6 +21,7 @@ from plinth.entities.tracking import (
 )
 
 __all__ = [
+    "DEFAULT_EXPERIMENT_ID",
     "LOCAL_USER",
     "ApiToken",
     "AuditEvent",

@@ -60,7 +60,10 @@ def parse_moment(value: str | int | datetime, *, now: datetime, flag: str = "--s
         duration = _DURATION.match(value)
         if duration:
             seconds = int(duration.group(1)) * _UNIT_SECONDS[duration.group(2).lower()]
-            return int((now - timedelta(seconds=seconds)).timestamp() * 1000)
+            try:
+                return max(int((now - timedelta(seconds=seconds)).timestamp() * 1000), 0)
+            except (OverflowError, ValueError):  # further back than datetime reaches
+                return 0
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:

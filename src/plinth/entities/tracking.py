@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+DEFAULT_EXPERIMENT_ID = "0"
+"""The experiment ``Default``, created with the store: runs go there when none is named."""
+
 
 class LifecycleStage(StrEnum):
     ACTIVE = "active"

@@ -90,7 +90,9 @@ class TagValue(Wire):
 
 class RunCreate(Wire):
     experiment_id: str
-    user_id: str | None = Field(default=None, description="Defaults to the caller.")
+    user_id: str | None = Field(
+        default=None, description="Ignored with auth on: a run belongs to its caller."
+    )
     start_time: int | None = Field(default=None, description="Epoch ms; defaults to now.")
     tags: list[RunTag] = Field(default_factory=list)
     run_name: str | None = None

@@ -125,3 +125,12 @@ async def require_for_method(request: Request, user: User = Depends(current_user
             f"'{needed}' or higher."
         )
     return user
+
+
+def run_owner(user: User, claimed: str | None) -> str:
+    """Runs belong to the authenticated caller. Clients claim the OS login as ``user_id``
+    (MLflow's and Plinth's SDK), which proves nothing, so only the no-auth ``local`` user
+    may pass a claim on."""
+    if user.name == LOCAL_USER and claimed:
+        return claimed
+    return user.name

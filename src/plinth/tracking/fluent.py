@@ -21,6 +21,7 @@ from plinth.artifacts import FileInfo
 from plinth.client import Client
 from plinth.config import Settings
 from plinth.entities import (
+    DEFAULT_EXPERIMENT_ID,
     Comment,
     Dataset,
     DatasetInput,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PARENT_RUN_TAG = "mlflow.parentRunId"
-DEFAULT_EXPERIMENT_ID = "0"
 SEARCH_PAGE = 10_000
 
 

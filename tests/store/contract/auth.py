@@ -171,3 +171,12 @@ class AuthStoreContract:
     def test_negative_audit_limit_raises_invalid_argument(self, store: AuthStore) -> None:
         with pytest.raises(InvalidArgumentError):
             store.list_audit_events(limit=-1)
+
+    @pytest.mark.parametrize(
+        "query", [{"since": 2**70}, {"since": -(2**70)}, {"limit": 2**70}], ids=str
+    )
+    def test_audit_query_beyond_64_bits_raises_invalid_argument(
+        self, store: AuthStore, query: dict[str, int]
+    ) -> None:
+        with pytest.raises(InvalidArgumentError):
+            store.list_audit_events(**query)  # type: ignore[arg-type]

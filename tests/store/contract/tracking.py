@@ -174,6 +174,11 @@ class TrackingStoreContract:
         with pytest.raises(NotFoundError):
             store.restore_experiment(UNKNOWN_EXPERIMENT)
 
+    def test_the_default_experiment_cannot_be_deleted(self, store: TrackingStore) -> None:
+        with pytest.raises(InvalidArgumentError, match="Default experiment"):
+            store.delete_experiment("0")
+        assert store.get_experiment("0").lifecycle_stage is LifecycleStage.ACTIVE
+
     def test_create_run_in_deleted_experiment_raises_conflict(
         self, store: TrackingStore, exp: str
     ) -> None:
@@ -259,10 +264,14 @@ class TrackingStoreContract:
             store.search_experiments(**kwargs)  # type: ignore[arg-type]
 
     # -- runs ------------------------------------------------------------------------------
-    def test_create_run_records_info_tags_and_name(self, store: TrackingStore, exp: str) -> None:
+    def test_create_run_records_info_tags_and_name(
+        self, store: TrackingStore, exp: str, actor: str
+    ) -> None:
         run = make_run(store, exp, tags=[RunTag("team", "ml")], run_name="first")
         info = run.info
-        assert (info.experiment_id, info.user_id, info.start_time) == (exp, "alice", T0)
+        # A remote store's runs belong to its token's user: the claimed user_id is ignored.
+        owner = "alice" if self.impersonates else actor
+        assert (info.experiment_id, info.user_id, info.start_time) == (exp, owner, T0)
         assert (info.status, info.end_time, info.run_name) == (RunStatus.RUNNING, None, "first")
         assert info.lifecycle_stage is LifecycleStage.ACTIVE
         assert info.run_id in info.artifact_uri
@@ -749,7 +758,6 @@ class TrackingStoreContract:
         "write",
         [
             pytest.param(lambda s, e, r: make_run(s, e, run_name="x" * 251), id="run_name"),
-            pytest.param(lambda s, e, r: make_run(s, e, user_id="x" * 257), id="user_id"),
             pytest.param(lambda s, e, r: s.update_run_info(r, run_name="x" * 251), id="rename"),
             pytest.param(
                 lambda s, e, r: s.set_tag(r, RunTag("mlflow.runName", "x" * 251)), id="name-tag"
@@ -760,6 +768,18 @@ class TrackingStoreContract:
             ),
             pytest.param(
                 lambda s, e, r: s.log_inputs(r, [dataset_input("d", "x" * 65, "t")]), id="digest"
+            ),
+            pytest.param(
+                lambda s, e, r: s.log_batch(r, metrics=[metric("m", 1.0, step=2**70)]),
+                id="step-beyond-64-bits",
+            ),
+            pytest.param(
+                lambda s, e, r: s.log_batch(r, metrics=[metric("m", 1.0, timestamp=2**70)]),
+                id="timestamp-beyond-64-bits",
+            ),
+            pytest.param(lambda s, e, r: make_run(s, e, start_time=2**70), id="start-beyond"),
+            pytest.param(
+                lambda s, e, r: s.update_run_info(r, end_time=2**70), id="end-time-beyond"
             ),
             pytest.param(lambda s, e, r: s.set_tag(r, RunTag("k", "a\x00b")), id="nul-tag"),
             pytest.param(lambda s, e, r: s.log_param(r, Param("k", "a\x00b")), id="nul-param"),
@@ -775,6 +795,15 @@ class TrackingStoreContract:
     ) -> None:
         with pytest.raises(InvalidArgumentError):
             write(store, exp, run.info.run_id)
+
+    def test_an_overlong_user_id_is_refused_or_not_taken(
+        self, store: TrackingStore, exp: str, actor: str
+    ) -> None:
+        if self.impersonates:
+            with pytest.raises(InvalidArgumentError):
+                make_run(store, exp, user_id="x" * 257)
+        else:  # the server takes the owner from the token, never from the claim
+            assert make_run(store, exp, user_id="x" * 257).info.user_id == actor
 
     def test_create_experiment_with_a_repeated_tag_key_keeps_the_last(
         self, store: TrackingStore

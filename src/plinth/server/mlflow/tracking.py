@@ -12,15 +12,13 @@ from typing import Any
 
 from starlette.responses import Response
 
-from plinth.entities import LOCAL_USER, Param, Role, RunTag, User, now_ms
+from plinth.entities import DEFAULT_EXPERIMENT_ID, Param, Role, RunTag, User, now_ms
 from plinth.schemas.tracking import metric_points_json
+from plinth.server.auth import run_owner
 from plinth.server.mlflow import wire
 from plinth.server.mlflow.rpc import RpcRoutes
 from plinth.server.mlflow.wire import Fields, reply
 from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
-
-DEFAULT_EXPERIMENT_ID = "0"
-
 
 _routes = RpcRoutes("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 _v3_routes = RpcRoutes("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
@@ -104,7 +102,7 @@ def create_run(fields: Fields, store: TrackingStore, user: User) -> Response:
     start_time = fields.integer("start_time")
     run = store.create_run(
         fields.identifier("experiment_id", required=False) or DEFAULT_EXPERIMENT_ID,
-        user_id=_run_owner(user, fields.string("user_id")),
+        user_id=run_owner(user, fields.string("user_id")),
         start_time=now_ms() if start_time is None else start_time,
         tags=wire.tags_from(fields),
         run_name=fields.string("run_name") or None,
@@ -255,14 +253,6 @@ def _page(name: str, items: list[dict[str, Any]], token: str | None) -> dict[str
     if token:
         body["next_page_token"] = token
     return body
-
-
-def _run_owner(user: User, claimed: str) -> str:
-    """Runs belong to the authenticated caller. MLflow's client claims the OS login as
-    ``user_id``, which proves nothing, so only the no-auth ``local`` user may pass it on."""
-    if user.name == LOCAL_USER and claimed:
-        return claimed
-    return user.name
 
 
 routes = (

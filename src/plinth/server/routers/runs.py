@@ -27,7 +27,7 @@ from plinth.schemas.tracking import (
     RunWire,
     metric_points_json,
 )
-from plinth.server.auth import require_for_method
+from plinth.server.auth import require_for_method, run_owner
 from plinth.server.deps import get_tracking_store
 from plinth.store.base import TrackingStore
 
@@ -41,10 +41,11 @@ NO_CONTENT = status.HTTP_204_NO_CONTENT
 def create_run(
     body: RunCreate, store: Store, user: Annotated[User, Depends(require_for_method)]
 ) -> Run:
-    """Start a run; ``user_id`` defaults to the caller and ``start_time`` to now."""
+    """Start a run owned by the caller (``user_id`` counts only without auth); ``start_time``
+    defaults to now."""
     return store.create_run(
         body.experiment_id,
-        user_id=body.user_id or user.name,
+        user_id=run_owner(user, body.user_id),
         start_time=now_ms() if body.start_time is None else body.start_time,
         tags=body.tags,
         run_name=body.run_name,

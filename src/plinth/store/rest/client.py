@@ -166,16 +166,45 @@ def build(model: type[M], **values: object) -> M:
 
 
 def _json_body(body: BaseModel) -> bytes:
+    data = body.model_dump(mode="json")
     try:
-        return orjson.dumps(body.model_dump(mode="json"))
-    except orjson.JSONEncodeError as exc:
-        if "surrogates" not in str(exc):
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        problem = _unencodable(data, "")
+        if problem is None:
             raise
-        # The error the server (and the SQL store) gives for the same text.
-        raise InvalidArgumentError(
-            "A text value is not valid Unicode: it holds an unpaired surrogate; send valid "
-            "UTF-8 text."
-        ) from None
+        # The errors the server (and the SQL store) give for the same values.
+        raise InvalidArgumentError(problem) from None
+
+
+def _unencodable(value: object, where: str) -> str | None:
+    """What JSON cannot carry to the server (an integer beyond 64 bits, text holding an
+    unpaired surrogate), naming the field; ``None`` if nothing."""
+    field = where or "the request"
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**64:
+            return f"Invalid value for {field}: {value} is beyond a 64-bit integer."
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return (
+                f"Invalid value for {field}: a text value is not valid Unicode: it holds an "
+                "unpaired surrogate; send valid UTF-8 text."
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _unencodable(key, field) or _unencodable(
+                item, f"{where}.{key}" if where else str(key)
+            )
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _unencodable(item, f"{field}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def _may_retry(method: str, exc: httpx.TransportError) -> bool:

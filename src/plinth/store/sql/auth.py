@@ -124,8 +124,14 @@ class SqlAuthStore(SqlStoreBase, AuthStore):
     def list_audit_events(
         self, *, since: int | None = None, user_name: str | None = None, limit: int = 1000
     ) -> list[AuditEvent]:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidArgumentError(f"limit must be a positive integer, got {limit!r}.")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit < 2**31:
+            raise InvalidArgumentError(
+                f"limit must be an integer between 1 and {2**31 - 1}, got {limit!r}."
+            )
+        if since is not None and (
+            isinstance(since, bool) or not isinstance(since, int) or not -(2**63) <= since < 2**63
+        ):
+            raise InvalidArgumentError(f"since must be epoch milliseconds, got {since!r}.")
         stmt = select(AuditEventRow).order_by(AuditEventRow.event_id.desc()).limit(limit)
         if since is not None:
             stmt = stmt.where(AuditEventRow.timestamp >= since)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plinth.entities import (
+    DEFAULT_EXPERIMENT_ID,
     Comment,
     Dataset,
     DatasetInput,
@@ -194,6 +195,12 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             raise AlreadyExistsError(f"Experiment '{new_name}' already exists.") from exc
 
     def delete_experiment(self, experiment_id: str) -> None:
+        if v.validate_experiment_id(experiment_id) == int(DEFAULT_EXPERIMENT_ID):
+            # As MLflow: runs started without an experiment land there.
+            raise InvalidArgumentError(
+                "The Default experiment (id 0) cannot be deleted: runs started without an "
+                "experiment go there."
+            )
         self._set_experiment_stage(experiment_id, LifecycleStage.DELETED)
 
     def restore_experiment(self, experiment_id: str) -> None:
