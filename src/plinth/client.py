@@ -150,13 +150,13 @@ class Client:
         self, run_id: str, status: RunStatus | str | None = None, name: str | None = None
     ) -> RunInfo:
         return self.stores.tracking.update_run_info(
-            run_id, status=RunStatus(status) if status else None, run_name=name
+            run_id, status=parse_run_status(status) if status else None, run_name=name
         )
 
     def set_terminated(
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None
     ) -> RunInfo:
-        status = _run_status(status)
+        status = parse_run_status(status)
         return self.stores.tracking.update_run_info(
             run_id, status=status, end_time=end_time or now_ms()
         )
@@ -535,7 +535,8 @@ def _param_value(value: Any) -> str:
     return str(value)
 
 
-def _run_status(status: RunStatus | str) -> RunStatus:
+def parse_run_status(status: RunStatus | str) -> RunStatus:
+    """A run status from its name in any case; InvalidArgumentError lists the valid ones."""
     try:
         return RunStatus(str(status).upper())
     except ValueError:

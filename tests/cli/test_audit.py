@@ -100,3 +100,8 @@ def test_naive_iso_times_are_in_the_local_zone() -> None:
 def test_parse_since_rejects_other_text(value: str) -> None:
     with pytest.raises(InvalidArgumentError, match="--since"):
         parse_since(value, now=NOW)
+
+
+def test_parse_since_further_back_than_the_epoch_means_everything() -> None:
+    assert parse_since("99999999d", now=NOW) == 0
+    assert parse_since("60000w", now=NOW) == 0

@@ -163,6 +163,22 @@ def test_show_as_json_has_run_comments_and_artifacts(
     assert isinstance(shown["artifacts"], list)
 
 
+def test_json_output_writes_non_finite_metrics_as_strings(
+    cli: Cli, experiment_id: str, make_run: MakeRun
+) -> None:
+    run_id = make_run(experiment_id, name="r", metrics={"loss": [float("nan")], "m": [1e999]})
+
+    for args in (("runs", "show", run_id), ("runs", "list", "--experiment", experiment_id)):
+        result = cli(*args, "-o", "json")
+        assert result.exit_code == 0, result.output
+
+        def refuse(token: str) -> None:
+            raise AssertionError(f"bare {token} is not JSON")
+
+        json.loads(result.stdout, parse_constant=refuse)
+        assert '"NaN"' in result.stdout and '"Infinity"' in result.stdout
+
+
 def test_show_of_an_unknown_run_exits_3_with_the_message(cli: Cli) -> None:
     result = cli("runs", "show", "0123456789abcdef0123456789abcdef")
 

@@ -279,3 +279,11 @@ def test_runs_left_open_at_exit_end_failed_after_a_crash_and_in_every_thread(
     statuses = {client.get_run(r).info.status.value for r in done.stdout.split()}
     # The crash ends both: the program failed, whichever thread the run was in.
     assert statuses == {"FAILED"}
+
+
+def test_client_run_status_names_are_case_insensitive_and_checked(tracking: Settings) -> None:
+    client = plinth.get_client()
+    run_id = client.create_run("0").info.run_id
+    assert client.update_run(run_id, status="finished").status == "FINISHED"
+    with pytest.raises(plinth.InvalidArgumentError, match="Unknown run status 'done'"):
+        client.update_run(run_id, status="done")

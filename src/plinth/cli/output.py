@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from plinth.entities.common import ms_to_datetime
+from plinth.schemas.common import encode_float
 
 
 class OutputFormat(StrEnum):
@@ -39,17 +40,22 @@ def stderr() -> Console:
 
 def print_json(data: object) -> None:
     """Print ``data`` (entities, dicts, lists) as indented JSON, unwrapped."""
-    typer.echo(json.dumps(to_jsonable(data), indent=2, default=str))
+    # allow_nan=False: to_jsonable has turned NaN and infinities into strings already, and
+    # bare NaN tokens are not JSON (jq and JavaScript refuse them).
+    typer.echo(json.dumps(to_jsonable(data), indent=2, default=str, allow_nan=False))
 
 
 def to_jsonable(data: object) -> Any:
-    """Entities (frozen dataclasses) and containers of them as plain JSON values."""
+    """Entities (frozen dataclasses) and containers of them as plain JSON values; NaN and
+    infinities as "NaN", "Infinity" and "-Infinity", as the APIs write them."""
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
         return {f.name: to_jsonable(getattr(data, f.name)) for f in dataclasses.fields(data)}
     if isinstance(data, Mapping):
         return {str(k): to_jsonable(v) for k, v in data.items()}
     if isinstance(data, list | tuple):
         return [to_jsonable(v) for v in data]
+    if isinstance(data, float):
+        return encode_float(data)
     return data
 
 

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from plinth.artifacts import FileInfo
-from plinth.client import Client
+from plinth.client import Client, parse_run_status
 from plinth.config import Settings
 from plinth.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -259,9 +259,9 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
 
 def _final_status(status: RunStatus | str) -> RunStatus:
     try:
-        final = RunStatus(status.upper() if isinstance(status, str) else status)
-    except ValueError:
-        final = RunStatus.RUNNING  # refused below, with the valid choices
+        final = parse_run_status(status)
+    except InvalidArgumentError:
+        final = RunStatus.RUNNING  # refused below, with the choices end_run takes
     if not final.is_terminal:
         raise InvalidArgumentError(
             f"end_run status must be FINISHED, FAILED or KILLED, got {str(status)!r}."
