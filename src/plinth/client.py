@@ -273,12 +273,13 @@ class Client:
     def log_dict(
         self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str
     ) -> StoredFile:
+        plain = _plain(dictionary)
         if artifact_file.endswith((".yaml", ".yml")):
             import yaml
 
-            text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+            text = yaml.safe_dump(plain, sort_keys=False)
         else:
-            text = json.dumps(dictionary, indent=2, default=str)
+            text = json.dumps(plain, indent=2, default=str)
         return self.log_text(run_id, text, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
@@ -293,8 +294,12 @@ class Client:
     def download_artifacts(
         self, run_id: str, path: str = "", dst_path: str | Path | None = None
     ) -> Path:
-        store, base = self._run_artifacts(run_id)
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="plinth-artifacts-"))
+        if dst.exists() and not dst.is_dir():
+            raise InvalidArgumentError(
+                f"dst_path {str(dst)!r} is a file; pass the directory to download into."
+            )
+        store, base = self._run_artifacts(run_id)
         return store.download(_join(base, path), dst)
 
     def _run_artifacts(self, run_id: str) -> tuple[ArtifactStore, str]:
@@ -533,6 +538,18 @@ def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
 
 def _param_value(value: Any) -> str:
     return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays (what configs and metrics dicts often hold)
+    turned into Python numbers and lists, which JSON and YAML write as such."""
+    if isinstance(value, Mapping):
+        return {k: _plain(item) for k, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()  # a scalar's tolist() is its Python value
+    return value
 
 
 def parse_run_status(status: RunStatus | str) -> RunStatus:

@@ -110,6 +110,29 @@ def test_disable_stops_the_users_tokens(cli: Cli, client: Client) -> None:
     assert client.stores.auth.get_user("alice").is_active is False
 
 
+def test_enable_gives_a_disabled_user_their_tokens_back(cli: Cli, client: Client) -> None:
+    token = last_line(cli("users", "create", "alice").stdout)
+    cli("users", "disable", "alice")
+
+    result = cli("users", "enable", "alice")
+
+    assert result.exit_code == 0, result.output
+    assert client.stores.auth.authenticate(token) is not None
+
+
+def test_the_last_active_admin_can_be_neither_disabled_nor_demoted(
+    cli: Cli, client: Client
+) -> None:
+    cli("users", "create", "root", "--role", "admin")
+    for args in (("disable", "root"), ("set-role", "root", "editor")):
+        result = cli("users", *args)
+        assert result.exit_code != 0
+        assert "last active admin" in result.stderr
+    cli("users", "create", "second", "--role", "admin")
+    assert cli("users", "disable", "root").exit_code == 0  # another admin remains
+    assert client.stores.auth.get_user("root").is_active is False
+
+
 def test_disable_an_unknown_user_exits_3(cli: Cli) -> None:
     assert cli("users", "disable", "ghost").exit_code == 3
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -287,3 +288,35 @@ def test_client_run_status_names_are_case_insensitive_and_checked(tracking: Sett
     assert client.update_run(run_id, status="finished").status == "FINISHED"
     with pytest.raises(plinth.InvalidArgumentError, match="Unknown run status 'done'"):
         client.update_run(run_id, status="done")
+
+
+def test_log_dict_writes_numpy_values_as_numbers(tracking: Settings, tmp_path: Path) -> None:
+    values = {"auc": np.float64(0.5), "n": np.int64(3), "w": np.array([1, 2]), "ok": True}
+    with plinth.start_run() as run:
+        plinth.log_dict(values, "m.yaml")
+        plinth.log_dict(values, "m.json")
+    out = tmp_path / "out"
+    as_json = Path(plinth.download_artifacts(run.run_id, "m.json", out)).read_text()
+    assert json.loads(as_json) == {"auc": 0.5, "n": 3, "w": [1, 2], "ok": True}
+    as_yaml = Path(plinth.download_artifacts(run.run_id, "m.yaml", out)).read_text()
+    assert "n: 3" in as_yaml and "- 1" in as_yaml
+
+
+def test_download_into_a_file_is_a_clear_error(tracking: Settings, tmp_path: Path) -> None:
+    with plinth.start_run() as run:
+        plinth.log_text("x", "a.txt")
+    existing = tmp_path / "a.txt"
+    existing.write_text("mine")
+    with pytest.raises(plinth.InvalidArgumentError, match="is a file"):
+        plinth.download_artifacts(run.run_id, "a.txt", existing)
+    assert existing.read_text() == "mine"
+
+
+def test_log_input_tags_are_text_and_bounded(tracking: Settings) -> None:
+    frame = pd.DataFrame({"a": [1, 2]})
+    with plinth.start_run() as run:
+        plinth.log_input(frame, name="d", tags={"n": 1})  # type: ignore[dict-item]
+        with pytest.raises(plinth.InvalidArgumentError, match="limit is 500"):
+            plinth.log_input(frame, name="e", tags={"long": "x" * 501})
+    (only,) = plinth.get_run(run.run_id).inputs.dataset_inputs
+    assert {t.key: t.value for t in only.tags}["n"] == "1"

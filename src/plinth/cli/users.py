@@ -1,4 +1,5 @@
-"""``plinth users``: create users (with a first token), list them, change roles, disable."""
+"""``plinth users``: create users (with a first token), list them, change roles, disable and
+enable them."""
 
 from __future__ import annotations
 
@@ -77,6 +78,13 @@ def set_role(
 
 @app.command("disable")
 def disable_user(ctx: typer.Context, name: str = USER_ARGUMENT) -> None:
-    """Disable a user: their tokens stop working."""
+    """Disable a user: their tokens stop working (the last active admin cannot be)."""
     user = client_of(ctx).update_user(name, active=False)
     success(f"Disabled user '{user.name}'; their tokens no longer authenticate.")
+
+
+@app.command("enable")
+def enable_user(ctx: typer.Context, name: str = USER_ARGUMENT) -> None:
+    """Enable a disabled user again: their tokens that were not revoked work again."""
+    user = client_of(ctx).update_user(name, active=True)
+    success(f"Enabled user '{user.name}'.")

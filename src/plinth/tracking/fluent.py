@@ -385,7 +385,7 @@ def log_input(
         profile=description.profile or None,
     )
     input_tags = [RunTag("mlflow.data.context", context)]
-    input_tags += [RunTag(k, v) for k, v in (tags or {}).items()]
+    input_tags += [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
     get_client().log_inputs(_run_id(), [DatasetInput(dataset=dataset, tags=input_tags)])
     return dataset
 

@@ -6,12 +6,12 @@ import hashlib
 import secrets
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from plinth.entities import ApiToken, AuditEvent, Role, User, now_ms
 from plinth.entities.validation import validate_text, validate_user_name
-from plinth.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from plinth.store.base import AuthStore
 from plinth.store.sql.models import ApiTokenRow, AuditEventRow, UserRow
 from plinth.store.sql.session import SqlStoreBase
@@ -55,10 +55,24 @@ class SqlAuthStore(SqlStoreBase, AuthStore):
             row = s.get(UserRow, name)
             if row is None:
                 raise NotFoundError(f"User '{name}' does not exist.")
-            if role is not None:
-                row.role = _role(role)
-            if active is not None:
-                row.is_active = active
+            new_role = row.role if role is None else _role(role)
+            new_active = row.is_active if active is None else active
+            if (
+                row.role == Role.ADMIN
+                and row.is_active
+                and not (new_role == Role.ADMIN and new_active)
+            ):
+                others = s.scalar(
+                    select(func.count())
+                    .select_from(UserRow)
+                    .where(UserRow.role == Role.ADMIN, UserRow.is_active, UserRow.name != name)
+                )
+                if not others:
+                    raise ConflictError(
+                        f"User '{name}' is the last active admin; make another user admin "
+                        "first, or nobody could manage users and tokens any more."
+                    )
+            row.role, row.is_active = new_role, new_active
             self._audit(s, "update_user", "user", name, {"role": role, "active": active})
             return _user(row)
 

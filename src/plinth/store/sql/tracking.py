@@ -579,6 +579,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             row = self._run_row(s, run_id)
             _require_active_run(row)
             for item in datasets:
+                _check_input_tags(item)
                 dataset_id = self._dataset_id(s, row.experiment_id, item.dataset)
                 tags_json = json.dumps({t.key: t.value for t in item.tags}, sort_keys=True)
                 self._upsert(
@@ -819,6 +820,17 @@ def _require_active_run(row: RunRow | _RunState) -> None:
             f"Run {row.run_id} is deleted; restore it (plinth runs restore / "
             "MlflowClient.restore_run) before changing it."
         )
+
+
+def _check_input_tags(item: DatasetInput) -> None:
+    # MLflow's limits for a run input's tags (255-character keys, 500-character values).
+    for tag in item.tags:
+        if not isinstance(tag.key, str) or not tag.key.strip():
+            raise InvalidArgumentError(
+                f"Dataset input tag keys must be non-empty (dataset '{item.dataset.name}')."
+            )
+        v.validate_text(f"Dataset input tag key '{tag.key[:50]}'", tag.key, 255)
+        v.validate_text(f"Dataset input tag '{tag.key}'", str(tag.value), 500)
 
 
 def _check_max_results(max_results: int, *, limit: int = SEARCH_MAX_RESULTS_LIMIT) -> None:
