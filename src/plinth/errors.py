@@ -147,6 +147,23 @@ ERROR_CLASS_FOR_CODE: dict[str, type[PlinthError]] = {
 """Closed table used by the REST store to rebuild errors from a server's ``error_code``."""
 
 
-def error_from_code(code: str, message: str) -> PlinthError:
-    """Rebuild the error family for ``code``; unknown codes become a plain ``PlinthError``."""
-    return ERROR_CLASS_FOR_CODE.get(code, PlinthError)(message)
+ERROR_SUBCLASSES: dict[str, type[PlinthError]] = {
+    cls.__name__: cls
+    for cls in (
+        ExperimentNotFoundError,
+        RunNotFoundError,
+        ModelIntegrityError,
+        UnsupportedMediaTypeError,
+    )
+}
+"""Closed table of the finer classes a server names (``error_type``) within a code's family."""
+
+
+def error_from_code(code: str, message: str, error_type: str | None = None) -> PlinthError:
+    """Rebuild the error for ``code``: the class ``error_type`` names when it is a known
+    class of that family, else the family; unknown codes become a plain ``PlinthError``."""
+    family = ERROR_CLASS_FOR_CODE.get(code, PlinthError)
+    finer = ERROR_SUBCLASSES.get(error_type or "")
+    if finer is not None and issubclass(finer, family):
+        return finer(message)
+    return family(message)

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plinth.errors import ErrorCode, PlinthError
+from plinth.errors import ERROR_SUBCLASSES, ErrorCode, PlinthError
 
 log = logging.getLogger("plinth.server")
 
@@ -52,20 +52,24 @@ def status_for(exc: PlinthError) -> int:
     return HTTP_STATUS_FOR_CODE.get(exc.code, 500)
 
 
-def error_response(code: ErrorCode, message: str, status: int | None = None) -> JSONResponse:
+def error_response(
+    code: ErrorCode, message: str, status: int | None = None, *, error_type: str | None = None
+) -> JSONResponse:
     headers = (
         {"WWW-Authenticate": 'Bearer realm="plinth"'} if code is ErrorCode.UNAUTHENTICATED else None
     )
-    return JSONResponse(
-        {"error_code": code.value, "message": message},
-        status_code=status or HTTP_STATUS_FOR_CODE[code],
-        headers=headers,
-    )
+    body = {"error_code": code.value, "message": message}
+    if error_type:
+        body["error_type"] = error_type  # MLflow's clients read only the two fields above
+    return JSONResponse(body, status_code=status or HTTP_STATUS_FOR_CODE[code], headers=headers)
 
 
 async def _plinth_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PlinthError)
-    return error_response(exc.code, exc.message)
+    # The finer class (RunNotFoundError within RESOURCE_DOES_NOT_EXIST), so that the REST
+    # store raises what the embedded store raises.
+    finer = type(exc).__name__ if type(exc).__name__ in ERROR_SUBCLASSES else None
+    return error_response(exc.code, exc.message, error_type=finer)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -29,9 +29,11 @@ from plinth.entities import (
 from plinth.errors import (
     AlreadyExistsError,
     ConflictError,
+    ExperimentNotFoundError,
     InvalidArgumentError,
     NotFoundError,
     PayloadTooLargeError,
+    RunNotFoundError,
 )
 from plinth.store.base import TrackingStore
 from plinth.store.factory import Stores
@@ -173,6 +175,15 @@ class TrackingStoreContract:
             store.delete_experiment(UNKNOWN_EXPERIMENT)
         with pytest.raises(NotFoundError):
             store.restore_experiment(UNKNOWN_EXPERIMENT)
+
+    def test_unknown_runs_and_experiments_raise_their_own_classes(
+        self, store: TrackingStore
+    ) -> None:
+        # The REST store rebuilds the finer class the server names, as raised embedded.
+        with pytest.raises(RunNotFoundError):
+            store.get_run(UNKNOWN_RUN)
+        with pytest.raises(ExperimentNotFoundError):
+            store.get_experiment(UNKNOWN_EXPERIMENT)
 
     def test_the_default_experiment_cannot_be_deleted(self, store: TrackingStore) -> None:
         with pytest.raises(InvalidArgumentError, match="Default experiment"):

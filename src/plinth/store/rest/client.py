@@ -246,11 +246,16 @@ def _raise_for_error(response: httpx.Response) -> None:
     raise family(f"HTTP {response.status_code} from {response.request.url}: {response.text[:200]}")
 
 
-def _error_body(response: httpx.Response) -> tuple[str, str] | None:
+def _error_body(response: httpx.Response) -> tuple[str, str, str | None] | None:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return None
     if isinstance(body, dict) and isinstance(body.get("error_code"), str):
-        return body["error_code"], str(body.get("message", ""))
+        error_type = body.get("error_type")
+        return (
+            body["error_code"],
+            str(body.get("message", "")),
+            error_type if isinstance(error_type, str) else None,
+        )
     return None
