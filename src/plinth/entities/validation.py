@@ -37,10 +37,16 @@ def validate_key(kind: str, key: object) -> str:
             f"{kind} key '{key[:40]}...' is {len(key)} characters long; "
             f"the limit is {MAX_KEY_LENGTH}."
         )
-    if not _KEY_RE.match(key) or ".." in key.split("/") or key.startswith("/"):
+    if not _KEY_RE.match(key):
         raise InvalidArgumentError(
             f"Invalid {kind.lower()} name: '{key}'. Names may only contain alphanumerics, "
             "underscores (_), dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)."
+        )
+    if ".." in key.split("/") or key.startswith("/"):
+        # Keys name files in some tools (MLflow's file store): no path out of the run.
+        raise InvalidArgumentError(
+            f"Invalid {kind.lower()} name: '{key}'. A name may not start with '/' or have "
+            "'..' between slashes."
         )
     return key
 

@@ -469,7 +469,10 @@ class TrackingStoreContract:
         [
             pytest.param({"metrics": [metric("bad..key!", 1.0)]}, "bad..key!", id="metric-key"),
             pytest.param({"params": [Param("", "1")]}, "Param key", id="param-key"),
-            pytest.param({"tags": [RunTag("/abs", "1")]}, "/abs", id="tag-key"),
+            pytest.param({"tags": [RunTag("/abs", "1")]}, "may not start with '/'", id="tag-key"),
+            pytest.param(
+                {"metrics": [metric("a/../b", 1.0)]}, "'..' between slashes", id="dotdot-key"
+            ),
             pytest.param(
                 {"metrics": [metric("m", 1.0, timestamp=-1)]}, "timestamp", id="timestamp"
             ),
