@@ -65,6 +65,25 @@ def test_restore_brings_a_deleted_experiment_back(cli: Cli, client: Client) -> N
     assert client.get_experiment(experiment_id).lifecycle_stage == "active"
 
 
+def test_delete_and_restore_take_the_experiment_name_too(cli: Cli, client: Client) -> None:
+    experiment_id = client.create_experiment("churn")
+
+    assert cli("experiments", "delete", "churn").exit_code == 0
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    restored = cli("experiments", "restore", "churn")
+
+    assert restored.exit_code == 0, restored.output
+    assert f"'churn' ({experiment_id})" in restored.stdout
+    assert client.get_experiment(experiment_id).lifecycle_stage == "active"
+
+
+def test_the_default_experiment_cannot_be_deleted(cli: Cli) -> None:
+    result = cli("experiments", "delete", "Default")
+
+    assert result.exit_code != 0
+    assert "cannot be deleted" in result.stderr
+
+
 def test_deleting_an_unknown_experiment_exits_3(cli: Cli) -> None:
     result = cli("experiments", "delete", "424242")
 

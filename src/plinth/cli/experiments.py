@@ -17,6 +17,7 @@ from plinth.cli.output import (
     print_table,
     success,
 )
+from plinth.cli.runs import resolve_experiment
 from plinth.entities import Experiment, ViewType
 
 app = typer.Typer(help="Create, list, delete and restore experiments.", no_args_is_help=True)
@@ -62,21 +63,27 @@ def create_experiment(
     success(f"Created experiment '{name}' with id {experiment_id}.")
 
 
+_EXPERIMENT_ARGUMENT: str = typer.Argument(
+    ..., metavar="EXPERIMENT", help="The experiment's name or id."
+)
+
+
 @app.command("delete")
-def delete_experiment(
-    ctx: typer.Context,
-    experiment_id: str = typer.Argument(..., metavar="ID", help="The experiment's id."),
-) -> None:
+def delete_experiment(ctx: typer.Context, experiment: str = _EXPERIMENT_ARGUMENT) -> None:
     """Soft-delete an experiment and its runs (undo with 'restore')."""
-    client_of(ctx).delete_experiment(experiment_id)
-    success(f"Deleted experiment {experiment_id}; 'plinth experiments restore' undoes it.")
+    client = client_of(ctx)
+    found = resolve_experiment(client, experiment)
+    client.delete_experiment(found.experiment_id)
+    success(
+        f"Deleted experiment '{found.name}' ({found.experiment_id}); "
+        "'plinth experiments restore' undoes it."
+    )
 
 
 @app.command("restore")
-def restore_experiment(
-    ctx: typer.Context,
-    experiment_id: str = typer.Argument(..., metavar="ID", help="The experiment's id."),
-) -> None:
+def restore_experiment(ctx: typer.Context, experiment: str = _EXPERIMENT_ARGUMENT) -> None:
     """Restore a deleted experiment."""
-    client_of(ctx).restore_experiment(experiment_id)
-    success(f"Restored experiment {experiment_id}.")
+    client = client_of(ctx)
+    found = resolve_experiment(client, experiment)
+    client.restore_experiment(found.experiment_id)
+    success(f"Restored experiment '{found.name}' ({found.experiment_id}).")
