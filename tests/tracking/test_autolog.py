@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
@@ -72,6 +73,15 @@ def test_a_grid_search_is_one_run_of_the_search(autologged: None) -> None:
     assert list(frame["tags.estimator_name"]) == ["GridSearchCV", "RandomForestClassifier"]
     assert set(frame["status"]) == {"FINISHED"}
     assert frame.iloc[0]["params.estimator__C"] == "1.0"  # the search's own params, deep
+
+
+def test_a_search_on_joblibs_threading_backend_is_one_run(autologged: None) -> None:
+    # The inner fits run on worker threads, outside the outer fit's thread.
+    x, y = _data()
+    with joblib.parallel_backend("threading", n_jobs=2):
+        GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2, n_jobs=2).fit(x, y)
+    frame = plinth.search_runs()
+    assert list(frame["tags.estimator_name"]) == ["GridSearchCV"]
 
 
 def test_a_failure_to_log_warns_and_the_fit_still_succeeds(autologged: None) -> None:

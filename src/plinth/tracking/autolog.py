@@ -2,9 +2,9 @@
 training metrics and the fitted model, into the active run or a run of its own.
 
 It wraps ``fit`` on scikit-learn's estimator classes (as MLflow's autolog does). Only the
-outermost ``fit`` of a thread logs: a Pipeline or GridSearchCV fitting inner estimators
-records one run, not dozens (with joblib's threading backend, inner fits on other threads
-log runs of their own). A failure to log warns; it never fails the fit.
+outermost ``fit`` logs: a Pipeline or GridSearchCV fitting inner estimators, on this
+thread or on joblib's worker threads, records one run, not dozens. A failure to log warns;
+it never fails the fit.
 """
 
 from __future__ import annotations
@@ -26,7 +26,26 @@ from plinth.tracking import fluent
 log = logging.getLogger("plinth.autolog")
 
 _ORIGINAL_FIT = "_plinth_original_fit"
-_guard = threading.local()
+
+
+class _Guard:
+    """How many autologged fits are running in the process. Process-wide, as MLflow's
+    training session is: a search's inner fits may run on joblib worker threads, which must
+    not log runs of their own. (The price: two models trained at once in two threads log
+    one run, for the first.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.depth = 0
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()
+
+
+_guard = _Guard()
 _settings: dict[str, bool] = {"log_models": True}
 
 
@@ -69,13 +88,16 @@ def _fit_owners() -> list[type]:
 def _wrap_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fit)
     def fit_and_log(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(_guard, "active", False):
-            return fit(self, *args, **kwargs)
-        _guard.active = True
+        with _guard:
+            outermost = _guard.depth == 0
+            _guard.depth += 1
         try:
+            if not outermost:
+                return fit(self, *args, **kwargs)
             return _fit_in_run(fit, self, args, kwargs)
         finally:
-            _guard.active = False
+            with _guard:
+                _guard.depth -= 1
 
     setattr(fit_and_log, _ORIGINAL_FIT, fit)
     return fit_and_log
