@@ -77,6 +77,17 @@ def test_delete_and_restore_take_the_experiment_name_too(cli: Cli, client: Clien
     assert client.get_experiment(experiment_id).lifecycle_stage == "active"
 
 
+def test_a_name_that_is_another_experiments_id_is_refused(cli: Cli, client: Client) -> None:
+    first = client.create_experiment("a")
+    client.create_experiment(first)  # an experiment named like the first one's id
+
+    result = cli("experiments", "delete", first)
+
+    assert result.exit_code != 0
+    assert "rename one of them" in result.stderr
+    assert all(e.lifecycle_stage == "active" for e in client.search_experiments())
+
+
 def test_the_default_experiment_cannot_be_deleted(cli: Cli) -> None:
     result = cli("experiments", "delete", "Default")
 

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,34 @@ def test_log_input_tags_are_text_and_bounded(tracking: Settings) -> None:
             plinth.log_input(frame, name="e", tags={"long": "x" * 501})
     (only,) = plinth.get_run(run.run_id).inputs.dataset_inputs
     assert {t.key: t.value for t in only.tags}["n"] == "1"
+
+
+def test_an_error_shown_earlier_does_not_fail_runs_at_a_normal_exit(tmp_path: Path) -> None:
+    # A REPL or notebook leaves the last error it displayed in sys.last_value.
+    script = tmp_path / "session.py"
+    script.write_text(
+        "import sys, plinth\n"
+        "sys.last_type, sys.last_value = ValueError, ValueError('a cell failed earlier')\n"
+        "print(plinth.start_run().run_id, flush=True)\n"
+    )
+    env = {**os.environ, "PLINTH_HOME": str(tmp_path / "home")}
+    env.pop("PLINTH_URI", None)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True
+    )
+    client = plinth.Client(Settings(home=tmp_path / "home"))
+    assert client.get_run(done.stdout.strip()).info.status.value == "FINISHED"
+
+
+def test_threads_that_used_the_sdk_and_ended_are_forgotten(tracking: Settings) -> None:
+    from plinth.tracking import fluent
+
+    def touch() -> None:
+        plinth.active_run()
+
+    for _ in range(50):
+        thread = threading.Thread(target=touch)
+        thread.start()
+        thread.join()
+    touch()
+    assert len(fluent._state.stacks) < 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,7 +30,7 @@ from plinth.cli.output import (
 )
 from plinth.client import Client
 from plinth.entities import Comment, Experiment, Run, RunStatus
-from plinth.errors import ExperimentNotFoundError, InvalidArgumentError
+from plinth.errors import ExperimentNotFoundError, InvalidArgumentError, NotFoundError
 
 app = typer.Typer(help="Inspect, compare and annotate runs.", no_args_is_help=True)
 
@@ -87,13 +88,22 @@ def list_runs(
 
 
 def resolve_experiment(client: Client, name_or_id: str) -> Experiment:
-    """The experiment with that name, else with that id."""
-    found = client.get_experiment_by_name(name_or_id)
-    if found is not None:
-        return found
+    """The experiment with that name or that id; refused when the two are different ones
+    (an experiment named "1" beside experiment 1), so a command never acts on a guess."""
+    by_name = client.get_experiment_by_name(name_or_id)
+    by_id = None
     if name_or_id.isdigit():
-        return client.get_experiment(name_or_id)
-    raise ExperimentNotFoundError(f"No experiment is named '{name_or_id}' (nor has that id).")
+        with contextlib.suppress(NotFoundError):
+            by_id = client.get_experiment(name_or_id)
+    if by_name is not None and by_id is not None and by_name.experiment_id != by_id.experiment_id:
+        raise InvalidArgumentError(
+            f"'{name_or_id}' is the name of experiment {by_name.experiment_id} and the id of "
+            f"experiment '{by_id.name}'; rename one of them to tell them apart."
+        )
+    found = by_name or by_id
+    if found is None:
+        raise ExperimentNotFoundError(f"No experiment is named '{name_or_id}' (nor has that id).")
+    return found
 
 
 def referenced_keys(expressions: Iterable[str]) -> dict[str, list[str]]:

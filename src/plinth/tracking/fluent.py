@@ -60,15 +60,23 @@ class _State:
         self.experiment_id: str | None = None
         self.local = threading.local()
         # Every thread's stack, so that runs a thread left open are ended at exit too.
-        self.stacks: list[list[ActiveRun]] = []
+        # Stacks of finished threads are dropped once empty (a thread per job must not
+        # grow this list).
+        self.stacks: list[tuple[threading.Thread, list[ActiveRun]]] = []
+        self.crashed: type[BaseException] | None = None
 
     def stack(self) -> list[ActiveRun]:
         stack: list[ActiveRun] | None = getattr(self.local, "stack", None)
         if stack is None:
             stack = self.local.stack = []
             with self.lock:
-                self.stacks.append(stack)
+                self.stacks = [(t, s) for t, s in self.stacks if s or t.is_alive()]
+                self.stacks.append((threading.current_thread(), stack))
         return stack
+
+    def all_stacks(self) -> list[list[ActiveRun]]:
+        with self.lock:
+            return [stack for _thread, stack in self.stacks]
 
 
 _state = _State()
@@ -214,6 +222,7 @@ def start_run(
             )
     active = ActiveRun(run)
     stack.append(active)
+    _note_crashes()
     return active
 
 
@@ -269,13 +278,31 @@ def _final_status(status: RunStatus | str) -> RunStatus:
     return final
 
 
+def _note_crashes() -> None:
+    """Chain sys.excepthook, which Python calls for the exception a program dies of (not
+    for errors a REPL or notebook shows and goes on from), so the exit can mark runs FAILED.
+    Installed with the first run; a hook installed later by the program bypasses it, and
+    runs then end FINISHED."""
+    previous = sys.excepthook
+    if getattr(previous, "_plinth", False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        _state.crashed = exc_type
+        previous(exc_type, exc, tb)
+
+    hook._plinth = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
 def _end_all_runs() -> None:
     # Runs still open when the interpreter exits: FAILED if the program died of an uncaught
-    # exception (the interpreter keeps it in sys.last_value for this moment), else FINISHED.
-    status = RunStatus.FAILED if getattr(sys, "last_value", None) else RunStatus.FINISHED
-    with _state.lock:
-        stacks = list(_state.stacks)
-    for stack in stacks:
+    # exception (KILLED for Ctrl-C), else FINISHED.
+    status = RunStatus.FINISHED
+    if _state.crashed is not None:
+        crash_is_interrupt = issubclass(_state.crashed, KeyboardInterrupt)
+        status = RunStatus.KILLED if crash_is_interrupt else RunStatus.FAILED
+    for stack in _state.all_stacks():
         while stack:
             run = stack.pop()
             try:

@@ -7,12 +7,14 @@ for what the tests created, not for equality.
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+import threading
+import time
+from typing import Any, ClassVar
 
 import pytest
 
 from plinth.entities import AuditEvent, Param, Role, RunTag, now_ms
-from plinth.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from plinth.store.base import AuthStore
 from plinth.store.factory import Stores
 
@@ -180,3 +182,39 @@ class AuthStoreContract:
     ) -> None:
         with pytest.raises(InvalidArgumentError):
             store.list_audit_events(**query)  # type: ignore[arg-type]
+
+    def test_two_admins_disabling_each_other_at_once_leave_one_active(
+        self, store: AuthStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Each update waits after its check, so the two overlap (PostgreSQL's READ COMMITTED
+        # let both see the other as active until the admin rows were locked).
+        from plinth.store.sql.auth import SqlAuthStore
+
+        audit = SqlAuthStore._audit
+
+        def slow_audit(self: SqlAuthStore, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.3)
+            audit(self, *args, **kwargs)
+
+        store.create_user("ann", Role.ADMIN)
+        store.create_user("ben", Role.ADMIN)
+        for user in store.list_users():
+            if user.role is Role.ADMIN and user.name not in ("ann", "ben"):
+                store.update_user(user.name, role=Role.EDITOR)
+        monkeypatch.setattr(SqlAuthStore, "_audit", slow_audit)
+        outcomes: dict[str, str] = {}
+
+        def disable(name: str) -> None:
+            try:
+                store.update_user(name, active=False)
+                outcomes[name] = "disabled"
+            except ConflictError:
+                outcomes[name] = "refused"
+
+        threads = [threading.Thread(target=disable, args=(n,)) for n in ("ann", "ben")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes.values()) == ["disabled", "refused"]
+        assert sum(u.is_active for u in store.list_users() if u.role is Role.ADMIN) == 1

@@ -414,6 +414,8 @@ class TrackingStoreContract:
             store.log_batch(run_id, params=[Param("p", "caf\udce9")], tags=[RunTag("t", "1")])
         with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
             store.create_experiment("x\ud800")
+        with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
+            store.get_experiment_by_name("x\ud800")  # in a URL, remotely
         assert store.get_run(run_id).data.params == {"kept": "1"}
         assert "t" not in store.get_run(run_id).data.tags
 
@@ -752,6 +754,14 @@ class TrackingStoreContract:
         second = store.add_comment(run.info.run_id, "but check the **loss**")
         assert (first.run_id, first.user_id, first.text) == (run.info.run_id, actor, "looks good")
         assert store.list_comments(run.info.run_id) == [first, second]
+
+    def test_comments_of_one_millisecond_keep_the_order_they_were_written(
+        self, store: TrackingStore, run: Run
+    ) -> None:
+        texts = [f"c{i}" for i in range(30)]
+        for text in texts:
+            store.add_comment(run.info.run_id, text)
+        assert [c.text for c in store.list_comments(run.info.run_id)] == texts
 
     def test_comment_errors(self, store: TrackingStore, run: Run) -> None:
         with pytest.raises(InvalidArgumentError):

@@ -130,13 +130,19 @@ class RestClient:
         body: BaseModel | None,
         params: Query,
     ) -> httpx.Response:
-        request = self.http.build_request(
-            method,
-            path,
-            content=None if body is None else _json_body(body),
-            headers={"Content-Type": "application/json"} if body is not None else None,
-            params=_query(params),
-        )
+        try:
+            request = self.http.build_request(
+                method,
+                path,
+                content=None if body is None else _json_body(body),
+                headers={"Content-Type": "application/json"} if body is not None else None,
+                params=_query(params),
+            )
+        except UnicodeEncodeError:  # a name in the path or query no URL can carry
+            raise InvalidArgumentError(
+                "A text value is not valid Unicode: it holds an unpaired surrogate; send "
+                "valid UTF-8 text."
+            ) from None
         for attempt in range(self.retry.attempts):
             is_last = attempt == self.retry.attempts - 1
             try:

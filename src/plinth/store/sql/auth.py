@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from plinth.entities import ApiToken, AuditEvent, Role, User, now_ms
@@ -62,12 +62,14 @@ class SqlAuthStore(SqlStoreBase, AuthStore):
                 and row.is_active
                 and not (new_role == Role.ADMIN and new_active)
             ):
-                others = s.scalar(
-                    select(func.count())
-                    .select_from(UserRow)
-                    .where(UserRow.role == Role.ADMIN, UserRow.is_active, UserRow.name != name)
-                )
-                if not others:
+                # The active admins' rows are locked (PostgreSQL; SQLite writes one at a
+                # time anyway): two admins disabling each other at once must not both pass.
+                admins = s.scalars(
+                    select(UserRow.name)
+                    .where(UserRow.role == Role.ADMIN, UserRow.is_active)
+                    .with_for_update()
+                ).all()
+                if not [admin for admin in admins if admin != name]:
                     raise ConflictError(
                         f"User '{name}' is the last active admin; make another user admin "
                         "first, or nobody could manage users and tokens any more."
