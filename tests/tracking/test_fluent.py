@@ -263,21 +263,15 @@ def test_comments_on_runs(tracking: Settings) -> None:
 def test_runs_left_open_at_exit_end_failed_after_a_crash_and_in_every_thread(
     tmp_path: Path,
 ) -> None:
-    script = tmp_path / "train.py"
-    script.write_text(
+    done, client = _run_program(
+        tmp_path,
         "import threading, plinth\n"
         "t = threading.Thread(target=lambda: print(plinth.start_run().run_id, flush=True))\n"
         "t.start(); t.join()\n"
         "print(plinth.start_run().run_id, flush=True)\n"
-        "raise RuntimeError('training diverged')\n"
-    )
-    env = {**os.environ, "PLINTH_HOME": str(tmp_path / "home")}
-    env.pop("PLINTH_URI", None)
-    done = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=False
+        "raise RuntimeError('training diverged')\n",
     )
     assert done.returncode == 1 and "training diverged" in done.stderr
-    client = plinth.Client(Settings(home=tmp_path / "home"))
     statuses = {client.get_run(r).info.status.value for r in done.stdout.split()}
     # The crash ends both: the program failed, whichever thread the run was in.
     assert statuses == {"FAILED"}
@@ -325,19 +319,28 @@ def test_log_input_tags_are_text_and_bounded(tracking: Settings) -> None:
 
 def test_an_error_shown_earlier_does_not_fail_runs_at_a_normal_exit(tmp_path: Path) -> None:
     # A REPL or notebook leaves the last error it displayed in sys.last_value.
-    script = tmp_path / "session.py"
-    script.write_text(
+    done, client = _run_program(
+        tmp_path,
         "import sys, plinth\n"
         "sys.last_type, sys.last_value = ValueError, ValueError('a cell failed earlier')\n"
-        "print(plinth.start_run().run_id, flush=True)\n"
+        "print(plinth.start_run().run_id, flush=True)\n",
     )
+    assert done.returncode == 0, done.stderr
+    assert client.get_run(done.stdout.strip()).info.status.value == "FINISHED"
+
+
+def _run_program(
+    tmp_path: Path, code: str
+) -> tuple[subprocess.CompletedProcess[str], plinth.Client]:
+    """Run ``code`` as a program on an embedded store; return it and a client of the store."""
+    script = tmp_path / "program.py"
+    script.write_text(code)
     env = {**os.environ, "PLINTH_HOME": str(tmp_path / "home")}
     env.pop("PLINTH_URI", None)
     done = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=False
     )
-    client = plinth.Client(Settings(home=tmp_path / "home"))
-    assert client.get_run(done.stdout.strip()).info.status.value == "FINISHED"
+    return done, plinth.Client(Settings(home=tmp_path / "home"))
 
 
 def test_threads_that_used_the_sdk_and_ended_are_forgotten(tracking: Settings) -> None:

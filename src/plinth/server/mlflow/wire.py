@@ -118,11 +118,9 @@ class Fields:
                 raise self._missing(name)
             return None
         number: int | None = None
-        if isinstance(value, bool):
-            pass
-        elif isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer():
             number = int(value)
-        elif isinstance(value, int):
+        elif isinstance(value, int) and not isinstance(value, bool):  # JSON true is no number
             number = value
         elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             number = int(value.strip())
