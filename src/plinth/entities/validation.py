@@ -165,3 +165,37 @@ def validate_batch_size(n_metrics: int, n_params: int, n_tags: int) -> None:
                 f"A batch may hold at most {limit} {what}; got {count}. Split it into "
                 "several log_batch calls."
             )
+
+
+UNPAIRED_SURROGATE = (
+    "a text value is not valid Unicode: it holds an unpaired surrogate (JSON's \\ud800-style "
+    "escape of half a character); send valid UTF-8 text"
+)
+"""Why text no database driver (nor URL, nor orjson) can carry is refused."""
+
+
+def unstorable(value: object, where: str = "", *, integers: bool = False) -> str | None:
+    """The error for the first part of a JSON-like ``value`` that cannot be stored, naming
+    its path (``params[0].value``): text holding an unpaired surrogate, and with
+    ``integers`` an integer beyond 64 bits. ``None`` if there is none."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"Invalid value for {where or 'the request'}: {UNPAIRED_SURROGATE}."
+    elif integers and isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**64:
+            return f"Invalid value for {where or 'the request'}: {value} is beyond 64 bits."
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = unstorable(key, where or "an object key") or unstorable(
+                item, f"{where}.{key}" if where else str(key), integers=integers
+            )
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = unstorable(item, f"{where}[{index}]", integers=integers)
+            if found:
+                return found
+    return None

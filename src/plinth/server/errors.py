@@ -68,7 +68,8 @@ async def _plinth_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PlinthError)
     # The finer class (RunNotFoundError within RESOURCE_DOES_NOT_EXIST), so that the REST
     # store raises what the embedded store raises.
-    finer = type(exc).__name__ if type(exc).__name__ in ERROR_SUBCLASSES else None
+    name = type(exc).__name__
+    finer = name if ERROR_SUBCLASSES.get(name) is type(exc) else None
     return error_response(exc.code, exc.message, error_type=finer)
 
 

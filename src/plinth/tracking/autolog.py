@@ -28,7 +28,7 @@ log = logging.getLogger("plinth.autolog")
 _ORIGINAL_FIT = "_plinth_original_fit"
 
 
-class _Guard:
+class _FitDepth:
     """How many autologged fits are running in the process. Process-wide, as MLflow's
     training session is: a search's inner fits may run on joblib worker threads, which must
     not log runs of their own. (The price: two models trained at once in two threads log
@@ -36,16 +36,20 @@ class _Guard:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.depth = 0
+        self._depth = 0
 
-    def __enter__(self) -> None:
-        self._lock.acquire()
+    def enter(self) -> bool:
+        """Count a fit in; whether it is the outermost."""
+        with self._lock:
+            self._depth += 1
+            return self._depth == 1
 
-    def __exit__(self, *_exc: object) -> None:
-        self._lock.release()
+    def leave(self) -> None:
+        with self._lock:
+            self._depth -= 1
 
 
-_guard = _Guard()
+_fits = _FitDepth()
 _settings: dict[str, bool] = {"log_models": True}
 
 
@@ -88,16 +92,13 @@ def _fit_owners() -> list[type]:
 def _wrap_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fit)
     def fit_and_log(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with _guard:
-            outermost = _guard.depth == 0
-            _guard.depth += 1
+        outermost = _fits.enter()
         try:
-            if not outermost:
-                return fit(self, *args, **kwargs)
-            return _fit_in_run(fit, self, args, kwargs)
+            if outermost:
+                return _fit_in_run(fit, self, args, kwargs)
+            return fit(self, *args, **kwargs)
         finally:
-            with _guard:
-                _guard.depth -= 1
+            _fits.leave()
 
     setattr(fit_and_log, _ORIGINAL_FIT, fit)
     return fit_and_log

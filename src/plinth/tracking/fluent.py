@@ -113,15 +113,10 @@ class ActiveRun:
         if exc_type is KeyboardInterrupt:
             status = RunStatus.KILLED
         stack = _state.stack()
-        if not any(active is self for active in stack):
-            return  # ended inside the block (plinth.end_run())
-        # This run and any nested run still open inside it end together; the runs around
-        # it stay active.
-        while stack:
-            top = stack.pop()
-            get_client().set_terminated(top.run_id, status)
-            if top is self:
-                return
+        if any(active is self for active in stack):  # else ended inside the block
+            # This run and any nested run still open inside it end together; the runs
+            # around it stay active.
+            _end_runs(stack, status, through=self)
 
 
 # -- client and experiment ------------------------------------------------------------------
@@ -262,20 +257,26 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
     final = _final_status(status)
     stack = _state.stack()
     if stack:
-        run = stack.pop()
-        get_client().set_terminated(run.run_id, final)
+        _end_runs(stack, final, through=stack[-1])
+
+
+def _end_runs(stack: list[ActiveRun], status: RunStatus, *, through: ActiveRun | None) -> None:
+    """End runs from the top of ``stack``, up to and including ``through`` (all if None)."""
+    while stack:
+        top = stack.pop()
+        get_client().set_terminated(top.run_id, status)
+        if top is through:
+            return
 
 
 def _final_status(status: RunStatus | str) -> RunStatus:
-    try:
+    with contextlib.suppress(InvalidArgumentError):
         final = parse_run_status(status)
-    except InvalidArgumentError:
-        final = RunStatus.RUNNING  # refused below, with the choices end_run takes
-    if not final.is_terminal:
-        raise InvalidArgumentError(
-            f"end_run status must be FINISHED, FAILED or KILLED, got {str(status)!r}."
-        )
-    return final
+        if final.is_terminal:
+            return final
+    raise InvalidArgumentError(
+        f"end_run status must be FINISHED, FAILED or KILLED, got {str(status)!r}."
+    )
 
 
 def _note_crashes() -> None:
@@ -303,12 +304,10 @@ def _end_all_runs() -> None:
         crash_is_interrupt = issubclass(_state.crashed, KeyboardInterrupt)
         status = RunStatus.KILLED if crash_is_interrupt else RunStatus.FAILED
     for stack in _state.all_stacks():
-        while stack:
-            run = stack.pop()
-            try:
-                get_client().set_terminated(run.run_id, status)
-            except PlinthError:
-                stack.clear()
+        try:
+            _end_runs(stack, status, through=None)
+        except PlinthError:
+            stack.clear()
 
 
 atexit.register(_end_all_runs)

@@ -10,7 +10,6 @@ raise ``InvalidArgumentError`` naming it, so a malformed request is a 400 and ne
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -33,7 +32,9 @@ from plinth.entities import (
     RunTag,
     ViewType,
 )
+from plinth.entities.validation import unstorable
 from plinth.errors import InvalidArgumentError, PayloadTooLargeError
+from plinth.schemas.common import encode_float
 
 _INTEGER = re.compile(r"[-+]?\d+")
 
@@ -248,7 +249,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             value = json.loads(body)
             # orjson also refuses "\ud800"-style escapes of unpaired surrogates, which the
             # stdlib turns into strings no database driver can store.
-            _refuse_unpaired_surrogates(value)
+            problem = unstorable(value)
+            if problem:
+                raise InvalidArgumentError(problem) from None
         # Old MLflow clients double-encode their JSON; MLflow's server decodes twice too.
         if isinstance(value, str):
             value = json.loads(value)
@@ -261,26 +264,6 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"Request body must be a JSON object, got a JSON {type(value).__name__}."
         )
     return value
-
-
-def _refuse_unpaired_surrogates(value: object, where: str = "") -> None:
-    """Raise naming the first string (or object key) that is not valid Unicode."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidArgumentError(
-                f"Invalid value for {where or 'the request body'}: the string contains an "
-                "unpaired UTF-16 surrogate escape (such as \\ud800); send valid Unicode.",
-                details={"field": where},
-            ) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_unpaired_surrogates(key, where or "an object key")
-            _refuse_unpaired_surrogates(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_unpaired_surrogates(item, f"{where}[{index}]")
 
 
 async def request_fields(request: Request) -> Fields:
@@ -304,21 +287,11 @@ async def request_fields(request: Request) -> Fields:
 
 
 def reply(payload: Mapping[str, Any] | None = None) -> Response:
-    """A JSON response. Payloads hold no NaN floats (``float_json`` renders them first)."""
+    """A JSON response. Payloads hold no NaN floats (``encode_float`` renders them first)."""
     return Response(orjson.dumps(payload or {}), media_type="application/json")
 
 
 # -- entities -> JSON ------------------------------------------------------------------------
-def float_json(value: float) -> float | str:
-    """A double as protobuf's JSON mapping writes it: NaN and infinities as strings, which
-    MLflow's client parses back (JSON itself has no such numbers)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
 def _key_values(values: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in values.items()]
 
@@ -355,15 +328,6 @@ def run_info_json(info: RunInfo) -> dict[str, Any]:
     return body
 
 
-def metric_json(metric: Metric) -> dict[str, Any]:
-    return {
-        "key": metric.key,
-        "value": float_json(metric.value),
-        "timestamp": metric.timestamp,
-        "step": metric.step,
-    }
-
-
 def dataset_input_json(item: DatasetInput) -> dict[str, Any]:
     ds = item.dataset
     dataset: dict[str, Any] = {
@@ -385,7 +349,7 @@ def run_json(run: Run) -> dict[str, Any]:
     metrics = [
         {
             "key": k,
-            "value": float_json(v),
+            "value": encode_float(v),
             "timestamp": timestamps.get(k, 0),
             "step": steps.get(k, 0),
         }

@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from plinth import __version__
+from plinth.entities.validation import UNPAIRED_SURROGATE, unstorable
 from plinth.errors import (
     BackendUnavailableError,
     InvalidArgumentError,
@@ -139,10 +140,7 @@ class RestClient:
                 params=_query(params),
             )
         except UnicodeEncodeError:  # a name in the path or query no URL can carry
-            raise InvalidArgumentError(
-                "A text value is not valid Unicode: it holds an unpaired surrogate; send "
-                "valid UTF-8 text."
-            ) from None
+            raise InvalidArgumentError(f"Invalid request: {UNPAIRED_SURROGATE}.") from None
         for attempt in range(self.retry.attempts):
             is_last = attempt == self.retry.attempts - 1
             try:
@@ -176,41 +174,11 @@ def _json_body(body: BaseModel) -> bytes:
     try:
         return orjson.dumps(data)
     except orjson.JSONEncodeError:
-        problem = _unencodable(data, "")
+        problem = unstorable(data, integers=True)
         if problem is None:
             raise
         # The errors the server (and the SQL store) give for the same values.
         raise InvalidArgumentError(problem) from None
-
-
-def _unencodable(value: object, where: str) -> str | None:
-    """What JSON cannot carry to the server (an integer beyond 64 bits, text holding an
-    unpaired surrogate), naming the field; ``None`` if nothing."""
-    field = where or "the request"
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not -(2**63) <= value < 2**64:
-            return f"Invalid value for {field}: {value} is beyond a 64-bit integer."
-    elif isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return (
-                f"Invalid value for {field}: a text value is not valid Unicode: it holds an "
-                "unpaired surrogate; send valid UTF-8 text."
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found = _unencodable(key, field) or _unencodable(
-                item, f"{where}.{key}" if where else str(key)
-            )
-            if found:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _unencodable(item, f"{field}[{index}]")
-            if found:
-                return found
-    return None
 
 
 def _may_retry(method: str, exc: httpx.TransportError) -> bool:

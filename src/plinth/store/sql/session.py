@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
 from plinth.entities import LOCAL_USER, now_ms
+from plinth.entities.validation import UNPAIRED_SURROGATE
 from plinth.errors import BackendUnavailableError, InvalidArgumentError
 from plinth.store.sql.engine import WRITE_OPTION
 from plinth.store.sql.models import AuditEventRow
@@ -73,8 +74,7 @@ class SqlStoreBase:
             # Raised by the driver, before the statement runs, for a string holding an
             # unpaired surrogate (JSON's "\ud800" escape decodes to one).
             raise InvalidArgumentError(
-                "A text value is not valid Unicode: it holds an unpaired surrogate "
-                f"({exc.object[exc.start : exc.end]!a}); send valid UTF-8 text."
+                f"Invalid value {exc.object[exc.start : exc.end]!a}: {UNPAIRED_SURROGATE}."
             ) from exc
         except OperationalError as exc:
             raise BackendUnavailableError(
