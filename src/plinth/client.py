@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from plinth.artifacts import ArtifactStore, FileInfo, StoredFile, artifact_store_from_uri
 from plinth.config import Settings
@@ -23,6 +23,8 @@ from plinth.entities import (
     Comment,
     DatasetInput,
     Experiment,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Page,
     Param,
@@ -37,7 +39,9 @@ from plinth.entities import (
 )
 from plinth.entities import validation as v
 from plinth.entities.registry import (
+    DatasetFilter,
     LoggedModel,
+    LoggedModelOrder,
     ModelEvent,
     ModelVersion,
     PromotionRequest,
@@ -174,8 +178,22 @@ class Client:
         value: float,
         timestamp: int | None = None,
         step: int | None = None,
+        *,
+        model_id: str | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
     ) -> None:
-        metric = Metric(key=key, value=value, timestamp=timestamp or now_ms(), step=step or 0)
+        """Log one point; with ``model_id`` it is also recorded on that logged model (as
+        measured on ``dataset_name``/``dataset_digest`` when given), as in MLflow 3."""
+        metric = Metric(
+            key=key,
+            value=value,
+            timestamp=timestamp or now_ms(),
+            step=step or 0,
+            model_id=model_id,
+            dataset_name=dataset_name,
+            dataset_digest=dataset_digest,
+        )
         self.stores.tracking.log_metric(run_id, metric)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
@@ -238,8 +256,18 @@ class Client:
             page_token=page_token,
         )
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
-        self.stores.tracking.log_inputs(run_id, datasets)
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        models: Sequence[LoggedModelInput] = (),
+    ) -> None:
+        """Record data versions and MLflow 3 logged models the run consumed."""
+        self.stores.tracking.log_inputs(run_id, datasets, models=models)
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record MLflow 3 logged models the run produced (``log_model`` does this)."""
+        self.stores.tracking.log_outputs(run_id, models)
 
     def add_comment(self, run_id: str, text: str) -> Comment:
         return self.stores.tracking.add_comment(run_id, text)
@@ -440,6 +468,28 @@ class Client:
     def get_logged_model(self, model_id: str) -> LoggedModel:
         return self.stores.registry.get_logged_model(model_id)
 
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[DatasetFilter | Mapping[str, str]] = (),
+        max_results: int = 100,
+        order_by: Sequence[LoggedModelOrder | Mapping[str, Any]] = (),
+        page_token: str | None = None,
+    ) -> Page[LoggedModel]:
+        """Logged models, as ``MlflowClient.search_logged_models``: ``filter_string`` on
+        attributes, ``tags.``, ``params.`` and ``metrics.`` (any point on ``datasets``);
+        ``order_by`` items are ``LoggedModelOrder`` or MLflow's dicts
+        (``{"field_name": "metrics.acc", "ascending": False}``). Newest first by default."""
+        return self.stores.registry.search_logged_models(
+            experiment_ids,
+            filter_string=filter_string,
+            datasets=[_as(DatasetFilter, d) for d in datasets],
+            order_by=[_as(LoggedModelOrder, o) for o in order_by],
+            max_results=max_results,
+            page_token=page_token,
+        )
+
     # -- governed promotion and history ----------------------------------------------------
     def request_promotion(
         self,
@@ -560,6 +610,24 @@ def parse_run_status(status: RunStatus | str) -> RunStatus:
         raise InvalidArgumentError(
             f"Unknown run status {status!r}; use one of " + ", ".join(s.value for s in RunStatus)
         ) from None
+
+
+_Spec = TypeVar("_Spec", DatasetFilter, LoggedModelOrder)
+
+
+def _as(kind: type[_Spec], value: _Spec | Mapping[str, Any]) -> _Spec:
+    """``value`` as ``kind``; MLflow's habit of passing dicts (``{"field_name": ...}``) works."""
+    if isinstance(value, Mapping):
+        try:
+            return kind(**value)
+        except TypeError:
+            pass
+    elif isinstance(value, kind):
+        return value
+    fields = ", ".join(kind.__dataclass_fields__)
+    raise InvalidArgumentError(
+        f"{value!r} is not a {kind.__name__}: give one, or a dict with the fields {fields}."
+    )
 
 
 def _stage(stage: Stage | str) -> Stage:

@@ -15,6 +15,7 @@ from tests.models.conftest import fit, make_frame
 import plinth
 from plinth.client import Client
 from plinth.config import Settings
+from plinth.entities import LoggedModelOutput
 from plinth.entities.registry import LoggedModelStatus, Stage
 from plinth.errors import InvalidArgumentError, NotFoundError
 from plinth.models import ModelInfo, load_model, log_model
@@ -54,6 +55,36 @@ def test_log_model_records_a_ready_logged_model_pointing_at_the_run(
     assert logged.source_run_id == info.run_id
     assert logged.tags[MODEL_URI_TAG] == info.model_uri
     assert load_model(f"models:/{info.model_id}").metadata.model_id == info.model_id
+
+
+def test_the_logged_model_is_the_runs_output_and_takes_metrics_given_its_id(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    fitted = fit("sklearn", tmp_path)
+    with plinth.start_run(log_environment=False) as run:
+        info = log_model(fitted.model, input_example=make_frame(3))
+        plinth.log_metric("auc", 0.9, model_id=info.model_id)
+        plinth.log_metrics({"f1": 0.7, "acc": 0.8}, step=1, model_id=info.model_id)
+        plinth.log_metric("loss", 0.1)  # the run's alone
+
+    client = plinth.get_client()
+    outputs = client.get_run(run.info.run_id).outputs.model_outputs
+    assert outputs == [LoggedModelOutput(model_id=info.model_id, step=0)]
+    metrics = client.get_logged_model(info.model_id).metrics
+    assert {m.key: (m.value, m.step) for m in metrics} == {
+        "acc": (0.8, 1),
+        "auc": (0.9, 0),
+        "f1": (0.7, 1),
+    }
+    experiment_id = run.info.experiment_id
+    found = client.search_logged_models(
+        [experiment_id],
+        filter_string="metrics.auc > 0.5",
+        order_by=[{"field_name": "metrics.f1", "ascending": False}],
+    )
+    assert [m.model_id for m in found] == [info.model_id]
+    with pytest.raises(InvalidArgumentError, match="LoggedModelOrder"):
+        client.search_logged_models([experiment_id], order_by=["metrics.f1"])  # type: ignore[list-item]
 
 
 def test_registered_model_name_creates_a_version_loadable_by_every_models_uri(

@@ -355,6 +355,20 @@ def test_model_versions_are_searched_across_models(server: Server) -> None:
             "POST", "/promotions/x/approve", {"override": "maybe"}, "override", id="override"
         ),
         pytest.param("PATCH", "/logged-models/m-1", {"status": "DONE"}, "status", id="lm-status"),
+        pytest.param(
+            "POST",
+            "/logged-models/search",
+            {"experiment_ids": ["1"], "order_by": [{"field_name": "params.a"}]},
+            "order_by[0]",
+            id="lm-order",
+        ),
+        pytest.param(
+            "POST",
+            "/logged-models/search",
+            {"experiment_ids": ["1"], "order_by": [{"ascending": False}]},
+            "field_name",
+            id="lm-order-field",
+        ),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(
@@ -380,6 +394,31 @@ def test_unknown_objects_are_404s(server: Server, method: str, path: str) -> Non
     register(server)
     response = server.request("admin", method, path, json={} if method == "POST" else None)
     assert_error(response, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_viewers_search_logged_models_by_metric_and_see_non_finite_values(
+    server: Server,
+) -> None:
+    run_id = make_run(server)
+    tracking, registry = server.stores.tracking, server.stores.registry
+    experiment_id = tracking.get_run(run_id).info.experiment_id
+    model_id = registry.create_logged_model(experiment_id, name="m").model_id
+    points = [("auc", 0.9), ("loss", float("nan")), ("gain", float("inf"))]
+    metrics = [Metric(key=k, value=x, timestamp=2, model_id=model_id) for k, x in points]
+    tracking.log_batch(run_id, metrics=metrics)
+    body = {
+        "experiment_ids": [experiment_id],
+        "filter": "metrics.auc > 0.5",
+        "order_by": [{"field_name": "metrics.auc", "ascending": False}],
+    }
+
+    found = server.ok("viewer", "POST", "/logged-models/search", json=body)
+
+    assert [m["model_id"] for m in found["items"]] == [model_id]
+    values = {m["key"]: m["value"] for m in found["items"][0]["metrics"]}
+    assert values == {"auc": 0.9, "loss": "NaN", "gain": "Infinity"}
+    anonymous = server.http.post(f"{V1}/logged-models/search", json=body)
+    assert anonymous.status_code == 401
 
 
 # -- auth off ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from plinth.entities.tracking import Metric
 from plinth.errors import InvalidArgumentError
 
 
@@ -154,6 +155,30 @@ class LoggedModel:
     model_type: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    metrics: list[Metric] = field(default_factory=list)
+    """Every point logged to the model (``log_metric(..., model_id=)``), by key, step and time;
+    each names the run it came from and, if given, the dataset it was measured on."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetFilter:
+    """Scopes a logged-model search's metrics to one dataset (MLflow's ``datasets`` entries):
+    by name, and by digest too when one is given."""
+
+    dataset_name: str
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggedModelOrder:
+    """One ``order_by`` key of a logged-model search, in MLflow's shape: an attribute
+    (``creation_timestamp``, ``name``, ...) or ``metrics.<key>`` (the latest point, optionally
+    on one dataset). Missing values sort last either way."""
+
+    field_name: str
+    ascending: bool = True
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class ModelEventType(StrEnum):

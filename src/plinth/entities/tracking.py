@@ -59,10 +59,19 @@ class Experiment:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metric:
+    """One metric point. ``model_id`` also records it on that MLflow 3 logged model (as
+    ``mlflow.log_metric(..., model_id=)`` does), optionally measured on one dataset
+    (``dataset_name``/``dataset_digest``); ``run_id`` names the run a logged model's metric
+    came from."""
+
     key: str
     value: float
     timestamp: int
     step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +109,30 @@ class DatasetInput:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LoggedModelInput:
+    """A logged model a run consumed (MLflow's ``LoggedModelInput``)."""
+
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggedModelOutput:
+    """A logged model a run produced, at a step (MLflow's ``LoggedModelOutput``). Metrics
+    MLflow's fluent API logs at that step are linked to the model."""
+
+    model_id: str
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunInputs:
     dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[LoggedModelInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOutputs:
+    model_outputs: list[LoggedModelOutput] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +172,7 @@ class Run:
     info: RunInfo
     data: RunData = field(default_factory=RunData)
     inputs: RunInputs = field(default_factory=RunInputs)
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
     def with_info(self, **changes: object) -> Run:
         return replace(self, info=replace(self.info, **changes))  # type: ignore[arg-type]

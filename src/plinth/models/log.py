@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plinth.client import Client
-from plinth.entities import RunTag
+from plinth.entities import LoggedModelOutput, RunTag
 from plinth.entities.registry import LoggedModelStatus, ModelVersion
 from plinth.errors import InvalidArgumentError
 from plinth.models.flavors import flavor_for
@@ -106,6 +106,8 @@ def log_model(
         input_example=input_example,
         artifacts=artifacts,
     )
+    # The run's output, as MLflow 3's log_model records it (run.outputs.model_outputs).
+    client.log_outputs(run_id, [LoggedModelOutput(model_id=logged.model_id, step=0)])
     version = _register(client, model_uri, registered_model_name) if registered_model_name else None
     return ModelInfo(
         model_uri=model_uri,

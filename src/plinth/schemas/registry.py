@@ -1,8 +1,8 @@
 """Wire models of /api/v1/models, /api/v1/model-versions, /api/v1/logged-models and
 /api/v1/promotions.
 
-Responses are the registry entities themselves (their JSON is plain); these are the request
-bodies and query strings.
+Responses are the registry entities themselves (their JSON is plain) except logged models,
+whose metric values need ``MetricWire``; the rest are request bodies and query strings.
 """
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 
 from plinth.entities import Param, RunTag
-from plinth.entities.registry import LoggedModelStatus, PromotionStatus, Stage
+from plinth.entities.registry import (
+    DatasetFilter,
+    LoggedModelOrder,
+    LoggedModelStatus,
+    PromotionStatus,
+    Stage,
+)
 from plinth.schemas.common import Wire
+from plinth.schemas.tracking import MetricWire
 
 _STAGES = ", ".join(s.value for s in Stage)
 
@@ -157,6 +164,35 @@ class LoggedModelSearch(Wire):
     """Query of ``GET /api/v1/logged-models``."""
 
     experiment_id: list[str] = Field(default_factory=list, description="Repeatable.")
-    filter: str | None = None
+    filter: str | None = Field(default=None, description="e.g. metrics.acc > 0.9")
     max_results: int = 100
     page_token: str | None = None
+
+
+class LoggedModelSearchBody(Wire):
+    """Body of ``POST /api/v1/logged-models/search``: the query plus MLflow's structured
+    ``datasets`` (scoping metric filters) and ``order_by``."""
+
+    experiment_ids: list[str]
+    filter: str | None = Field(default=None, description="e.g. metrics.acc > 0.9")
+    datasets: list[DatasetFilter] = Field(default_factory=list)
+    order_by: list[LoggedModelOrder] = Field(default_factory=list)
+    max_results: int = 100
+    page_token: str | None = None
+
+
+class LoggedModelWire(Wire):
+    """``LoggedModel`` with JSON-safe metric values; the REST store decodes it into one."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: LoggedModelStatus
+    source_run_id: str | None = None
+    model_type: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: list[MetricWire] = Field(default_factory=list)

@@ -10,10 +10,13 @@ from pydantic import Field
 
 from plinth.entities import (
     DatasetInput,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Param,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -29,9 +32,22 @@ class MetricWire(Wire):
     value: WireFloat
     timestamp: int
     step: int = 0
+    model_id: str | None = Field(default=None, description="Also log to this logged model.")
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    run_id: str | None = Field(default=None, description="On a logged model's metrics only.")
 
     def to_entity(self) -> Metric:
-        return Metric(key=self.key, value=self.value, timestamp=self.timestamp, step=self.step)
+        return Metric(
+            key=self.key,
+            value=self.value,
+            timestamp=self.timestamp,
+            step=self.step,
+            model_id=self.model_id,
+            dataset_name=self.dataset_name,
+            dataset_digest=self.dataset_digest,
+            run_id=self.run_id,
+        )
 
 
 def metric_points_json(key: str, points: Sequence[MetricPoint]) -> list[dict[str, Any]]:
@@ -66,6 +82,7 @@ class RunWire(Wire):
     info: RunInfo
     data: RunDataWire
     inputs: RunInputs
+    outputs: RunOutputs
 
 
 class ExperimentCreate(Wire):
@@ -114,7 +131,12 @@ class LogBatch(Wire):
 
 
 class LogInputs(Wire):
-    datasets: list[DatasetInput]
+    datasets: list[DatasetInput] = Field(default_factory=list)
+    models: list[LoggedModelInput] = Field(default_factory=list)
+
+
+class LogOutputs(Wire):
+    models: list[LoggedModelOutput]
 
 
 class CommentCreate(Wire):

@@ -333,16 +333,33 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 
 def log_metric(
-    key: str, value: float, step: int | None = None, timestamp: int | None = None
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    model_id: str | None = None,
 ) -> None:
-    get_client().log_metric(_run_id(), key, value, timestamp=timestamp, step=step)
+    """Log a metric to the active run; ``model_id`` also records it on that logged model
+    (``plinth.log_model(...).model_id``), as ``mlflow.log_metric(..., model_id=)``."""
+    get_client().log_metric(
+        _run_id(), key, value, timestamp=timestamp, step=step, model_id=model_id
+    )
 
 
 def log_metrics(
-    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    model_id: str | None = None,
 ) -> None:
+    """Log several metrics to the active run at once (and to the logged model ``model_id``)."""
     ts = timestamp or now_ms()
-    batch = [Metric(key=k, value=v, timestamp=ts, step=step or 0) for k, v in metrics.items()]
+    batch = [
+        Metric(key=k, value=v, timestamp=ts, step=step or 0, model_id=model_id)
+        for k, v in metrics.items()
+    ]
     get_client().log_batch(_run_id(), metrics=batch)
 
 

@@ -361,14 +361,18 @@ def _numeric(clause: _Clause, entity: Entity, key: str, *, integral: bool = Fals
     return Comparison(entity=entity, key=key, op=op, value=value)
 
 
+def _metric(clause: _Clause, key: str) -> Comparison:
+    # Metrics are floats whatever the literal looks like; time attributes keep ints.
+    what = f"metric '{key}'"
+    op = _check_op(clause, _NUMERIC_OPS, what)
+    return Comparison(entity="metric", key=key, op=op, value=float(_number_value(clause, what)))
+
+
 def _run_comparison(clause: _Clause) -> Comparison:
     written, key = _split_identifier(clause.ident)
     entity = _entity(written)
     if entity == "metric":
-        # Metrics are floats whatever the literal looks like; time attributes keep ints.
-        what = f"metric '{key}'"
-        op = _check_op(clause, _NUMERIC_OPS, what)
-        return Comparison(entity=entity, key=key, op=op, value=float(_number_value(clause, what)))
+        return _metric(clause, key)
     if entity in ("param", "tag"):
         return _make(clause, entity, key, _KEY_VALUE_OPS)
     if entity == "dataset":
@@ -525,7 +529,8 @@ def parse_attribute_filter(
 
     Unprefixed identifiers are attributes: ``strings`` take ``=``, ``!=``, ``LIKE``, ``ILIKE``
     and ``[NOT] IN``; ``numbers`` take integer comparisons. ``children`` are the key-value
-    entities allowed besides attributes (``tags.<key>``, ``params.<key>``).
+    entities allowed besides attributes (``tags.<key>``, ``params.<key>``, ``metrics.<key>``,
+    which compares numbers).
 
     Raises:
         InvalidArgumentError: As for :func:`parse_run_filter`.
@@ -544,6 +549,8 @@ def _attribute_comparison(
 ) -> Comparison:
     written, key = _split_identifier(clause.ident)
     entity = _entity(written, allowed)
+    if entity == "metric":
+        return _metric(clause, key)
     if entity != "attribute":
         return _make(clause, entity, key, _KEY_VALUE_OPS)
     if _known(key, strings | numbers, "attribute") in numbers:

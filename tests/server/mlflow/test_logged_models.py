@@ -4,14 +4,16 @@ the real ``mlflow`` client against a live server."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import httpx
 import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import LoggedModelStatus
+from mlflow.entities import LoggedModelInput, LoggedModelStatus, Metric
 from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LogisticRegression
 
@@ -100,19 +102,128 @@ def test_search_logged_models_filters_by_name_and_pages(
     assert [m.model_id for m in [*first, *rest]] == ids[::-1]
 
 
-def test_search_logged_models_refuses_an_ordering_it_cannot_serve(
+def test_search_logged_models_names_an_ordering_it_does_not_know(
     http: httpx.Client, experiment_id: str
 ) -> None:
     response = http.post(
         f"{API}/logged-models/search",
         json={
             "experiment_ids": [experiment_id],
-            "order_by": [{"field_name": "metrics.auc", "ascending": False}],
+            "order_by": [{"field_name": "params.alpha", "ascending": False}],
         },
     )
 
     assert response.status_code == 400
     assert "order_by[0]" in response.json()["message"]
+
+
+def test_metrics_logged_with_a_model_id_are_the_models_metrics(
+    client: MlflowClient, experiment_id: str
+) -> None:
+    run_id = client.create_run(experiment_id).info.run_id
+    model_id = client.create_logged_model(experiment_id, name="clf").model_id
+
+    client.log_metric(run_id, "acc", 0.5, step=0, model_id=model_id)
+    client.log_metric(
+        run_id, "acc", 0.9, step=1, model_id=model_id, dataset_name="eval", dataset_digest="d1"
+    )
+    client.log_batch(run_id, metrics=[Metric("loss", float("nan"), 1, 1, model_id=model_id)])
+    client.log_metric(run_id, "other", 1.0)  # the run's only
+
+    metrics = client.get_logged_model(model_id).metrics
+    assert [(m.key, m.value, m.step, m.dataset_name) for m in metrics[:2]] == [
+        ("acc", 0.5, 0, None),
+        ("acc", 0.9, 1, "eval"),
+    ]
+    assert {m.run_id for m in metrics} == {run_id}
+    assert metrics[1].dataset_digest == "d1"
+    assert metrics[2].key == "loss"
+    assert math.isnan(metrics[2].value)
+    # Still the run's metrics too.
+    assert client.get_run(run_id).data.metrics == {
+        "acc": 0.9,
+        "loss": pytest.approx(math.nan, nan_ok=True),
+        "other": 1.0,
+    }
+
+
+def test_a_metric_for_an_unknown_model_is_refused_and_nothing_is_written(
+    client: MlflowClient, experiment_id: str
+) -> None:
+    run_id = client.create_run(experiment_id).info.run_id
+
+    with pytest.raises(MlflowException) as err:
+        client.log_metric(run_id, "acc", 0.5, model_id="m-0123")
+
+    assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert "m-0123" in err.value.message
+    assert client.get_run(run_id).data.metrics == {}
+
+
+def test_search_logged_models_by_metric_with_datasets_and_ordering(
+    client: MlflowClient, experiment_id: str
+) -> None:
+    run_id = client.create_run(experiment_id).info.run_id
+    ids = {n: client.create_logged_model(experiment_id, name=n).model_id for n in "abcd"}
+    # a: 0.7 then 0.95 on eval; b: 0.9 on eval, 0.99 on train; c: 0.8 on eval; d: none.
+    for name, value, dataset in [
+        ("a", 0.7, "eval"),
+        ("a", 0.95, "eval"),
+        ("b", 0.9, "eval"),
+        ("b", 0.99, "train"),
+        ("c", 0.8, "eval"),
+    ]:
+        client.log_metric(
+            run_id, "acc", value, model_id=ids[name], dataset_name=dataset, dataset_digest="d"
+        )
+
+    def names(**kwargs: Any) -> list[str]:
+        found = client.search_logged_models([experiment_id], **kwargs)
+        return [m.name for m in found]
+
+    # Any point may match, as in MLflow.
+    assert set(names(filter_string="metrics.acc > 0.85")) == {"a", "b"}
+    assert names(filter_string="metrics.acc > 0.95") == ["b"]
+    eval_only = [{"dataset_name": "eval"}]
+    assert names(filter_string="metrics.acc > 0.95", datasets=eval_only) == []
+    assert set(names(datasets=eval_only)) == {"a", "b", "c"}  # models with points on it
+    # Latest point per model, missing values last in either direction.
+    best_first = [{"field_name": "metrics.acc", "ascending": False}]
+    assert names(order_by=best_first) == ["b", "a", "c", "d"]
+    on_eval = [{"field_name": "metrics.acc", "ascending": True, "dataset_name": "eval"}]
+    assert names(order_by=on_eval) == ["c", "b", "a", "d"]
+    assert names(order_by=[{"field_name": "name", "ascending": True}]) == ["a", "b", "c", "d"]
+    with pytest.raises(MlflowException) as err:
+        client.search_logged_models([experiment_id], filter_string="metrics.acc = 'high'")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
+def test_log_model_links_the_run_and_the_metrics_logged_after_it(
+    mlflow_env: str, unique: str
+) -> None:
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
+    model = LogisticRegression().fit(x, [0, 1, 0, 1])
+    mlflow.set_experiment(f"linked-{unique}")
+
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            pip_requirements=["scikit-learn"],
+        )
+        # MLflow's fluent API gives these the model's id: it was logged at the same step.
+        mlflow.log_metric("auc", 0.91)
+        mlflow.log_metrics({"f1": 0.8})
+
+    client = MlflowClient()
+    outputs = client.get_run(run.info.run_id).outputs.model_outputs
+    assert [(o.model_id, o.step) for o in outputs] == [(info.model_id, 0)]
+    logged = client.get_logged_model(info.model_id)
+    assert {m.key: m.value for m in logged.metrics} == {"auc": 0.91, "f1": 0.8}
+    found = mlflow.search_logged_models(filter_string="metrics.auc > 0.9", output_format="list")
+    assert [m.model_id for m in found] == [info.model_id]
 
 
 def test_logged_model_artifacts_are_listed_and_served_to_the_ui(
@@ -148,20 +259,34 @@ def test_logged_model_artifacts_are_listed_and_served_to_the_ui(
     assert escape.status_code == 400
 
 
-def test_run_outputs_are_accepted_for_an_existing_run(
+def test_run_outputs_and_model_inputs_are_recorded_on_the_run(
     http: httpx.Client, client: MlflowClient, experiment_id: str
 ) -> None:
     run_id = client.create_run(experiment_id).info.run_id
-    model_id = client.create_logged_model(experiment_id, source_run_id=run_id).model_id
+    produced = client.create_logged_model(experiment_id, source_run_id=run_id).model_id
+    consumed = client.create_logged_model(experiment_id).model_id
 
     ok = http.post(
-        f"{API}/runs/outputs", json={"run_id": run_id, "models": [{"model_id": model_id}]}
+        f"{API}/runs/outputs",
+        json={"run_id": run_id, "models": [{"model_id": produced, "step": 3}]},
     )
+    client.log_inputs(run_id, models=[LoggedModelInput(consumed)])
+    client.log_inputs(run_id, models=[LoggedModelInput(consumed)])  # once is enough
     bad = http.post(f"{API}/runs/outputs", json={"run_id": run_id, "models": [{"step": 1}]})
+    unknown = http.post(
+        f"{API}/runs/outputs", json={"run_id": run_id, "models": [{"model_id": "m-nope"}]}
+    )
 
     assert (ok.status_code, ok.json()) == (200, {})
     assert bad.status_code == 400
     assert "models[0].model_id" in bad.json()["message"]
+    assert unknown.status_code == 404
+    assert "m-nope" in unknown.json()["message"]
+    run = client.get_run(run_id)
+    assert [(o.model_id, o.step) for o in run.outputs.model_outputs] == [(produced, 3)]
+    assert [i.model_id for i in run.inputs.model_inputs] == [consumed]
+    searched = client.search_runs([experiment_id])[0]
+    assert [o.model_id for o in searched.outputs.model_outputs] == [produced]
 
 
 def test_viewer_may_read_logged_models_but_not_write(

@@ -202,26 +202,6 @@ def test_log_inputs_records_datasets_with_their_tags(
     assert [(t.key, t.value) for t in inputs[0].tags] == [("mlflow.data.context", "train")]
 
 
-def test_log_inputs_ignores_model_inputs_and_outputs_are_accepted(
-    http: httpx.Client, client: MlflowClient, experiment_id: str
-) -> None:
-    run_id = client.create_run(experiment_id).info.run_id
-
-    inputs = http.post(
-        "/api/2.0/mlflow/runs/log-inputs",
-        json={"run_id": run_id, "models": [{"model_id": "m-0123"}]},
-    )
-    outputs = http.post(
-        "/api/2.0/mlflow/runs/outputs",
-        json={"run_id": run_id, "models": [{"model_id": "m-0123", "step": 0}]},
-    )
-
-    assert (inputs.status_code, inputs.json()) == (200, {})
-    assert (outputs.status_code, outputs.json()) == (200, {})
-    run_inputs = client.get_run(run_id).inputs
-    assert run_inputs is not None and run_inputs.dataset_inputs == []
-
-
 def test_search_runs_filters_orders_and_pages(client: MlflowClient, experiment_id: str) -> None:
     ts = _now()
     run_ids = []

@@ -12,6 +12,7 @@ contract. Backends may override two fixtures of the class:
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import threading
@@ -21,8 +22,18 @@ from typing import ClassVar
 
 import pytest
 
-from plinth.entities import LOCAL_USER, Metric, Page, Param, RunTag
+from plinth.entities import (
+    LOCAL_USER,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Metric,
+    Page,
+    Param,
+    RunTag,
+)
 from plinth.entities.registry import (
+    DatasetFilter,
+    LoggedModelOrder,
     LoggedModelStatus,
     ModelVersion,
     PackageInfo,
@@ -1058,3 +1069,132 @@ class RegistryStoreContract:
         assert [m.name for m in registry.search_logged_models([first])] == ["c", "a"]
         found = registry.search_logged_models([first, second], filter_string="tags.n = 'b'")
         assert [m.model_id for m in found] == [ids[1]]
+
+    def test_metrics_logged_with_a_model_id_belong_to_the_model(
+        self, stores: Stores, make_run: MakeRun
+    ) -> None:
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run()
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        model_id = registry.create_logged_model(experiment_id, name="m").model_id
+        batch = [
+            Metric(key="acc", value=0.9, timestamp=T0 + 1, step=1, model_id=model_id),
+            Metric(key="acc", value=0.8, timestamp=T0, step=0, model_id=model_id),
+            Metric(
+                key="auc",
+                value=math.inf,
+                timestamp=T0,
+                model_id=model_id,
+                dataset_name="eval",
+                dataset_digest="d1",
+            ),
+            Metric(key="loss", value=math.nan, timestamp=T0, model_id=model_id),
+            Metric(key="run_only", value=1.0, timestamp=T0),
+        ]
+        tracking.log_batch(run_id, metrics=batch)
+
+        points = registry.get_logged_model(model_id).metrics
+        assert [(m.key, m.value, m.step) for m in points[:3]] == [
+            ("acc", 0.8, 0),
+            ("acc", 0.9, 1),
+            ("auc", math.inf, 0),
+        ]
+        assert (points[2].dataset_name, points[2].dataset_digest) == ("eval", "d1")
+        assert points[3].key == "loss" and math.isnan(points[3].value)
+        assert {(m.run_id, m.model_id) for m in points} == {(run_id, model_id)}
+        run_metrics = tracking.get_run(run_id).data.metrics
+        assert set(run_metrics) == {"acc", "auc", "loss", "run_only"}
+
+    def test_a_metric_for_a_missing_model_writes_nothing(
+        self, stores: Stores, make_run: MakeRun
+    ) -> None:
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run()
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        deleted = registry.create_logged_model(experiment_id, name="gone").model_id
+        registry.delete_logged_model(deleted)
+        for model_id in ("m-unknown", deleted):
+            metric = Metric(key="acc", value=0.5, timestamp=T0, model_id=model_id)
+            with pytest.raises(NotFoundError, match=model_id):
+                tracking.log_batch(run_id, metrics=[metric, Metric(key="x", value=1, timestamp=T0)])
+        with pytest.raises(InvalidArgumentError, match="dataset_digest"):
+            model_id = registry.create_logged_model(experiment_id, name="m").model_id
+            half = Metric(key="acc", value=0.5, timestamp=T0, model_id=model_id, dataset_name="e")
+            tracking.log_batch(run_id, metrics=[half])
+        assert tracking.get_run(run_id).data.metrics == {}
+
+    def test_runs_record_the_models_they_consume_and_produce(
+        self, stores: Stores, make_run: MakeRun
+    ) -> None:
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run()
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        produced = registry.create_logged_model(experiment_id, name="out").model_id
+        consumed = registry.create_logged_model(experiment_id, name="in").model_id
+
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=produced, step=2)])
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=produced, step=5)])
+        tracking.log_inputs(run_id, models=[LoggedModelInput(model_id=consumed)])
+
+        run = tracking.get_run(run_id)
+        assert run.outputs.model_outputs == [LoggedModelOutput(model_id=produced, step=2)]
+        assert run.inputs.model_inputs == [LoggedModelInput(model_id=consumed)]
+        searched = tracking.search_runs([experiment_id]).items
+        assert [r.outputs for r in searched if r.info.run_id == run_id] == [run.outputs]
+        with pytest.raises(NotFoundError, match="m-missing"):
+            tracking.log_outputs(run_id, [LoggedModelOutput(model_id="m-missing")])
+        with pytest.raises(NotFoundError):
+            tracking.log_inputs(UNKNOWN_RUN, models=[LoggedModelInput(model_id=consumed)])
+
+    def test_search_logged_models_by_metric(self, stores: Stores, make_run: MakeRun) -> None:
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run()
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        ids = {}
+        for name in "abcd":
+            ids[name] = registry.create_logged_model(experiment_id, name=name).model_id
+            time.sleep(0.002)  # distinct creation times: the default order is newest first
+        points = [("a", 0.7, "eval", 1), ("a", 0.95, "eval", 2), ("b", 0.9, "eval", 1)]
+        points += [("b", 0.99, "train", 2), ("c", 0.8, "eval", 1), ("d", math.nan, "eval", 1)]
+        tracking.log_batch(
+            run_id,
+            metrics=[
+                Metric(
+                    key="acc",
+                    value=value,
+                    timestamp=T0 + t,
+                    model_id=ids[name],
+                    dataset_name=dataset,
+                    dataset_digest="d",
+                )
+                for name, value, dataset, t in points
+            ],
+        )
+
+        def names(**kwargs: object) -> list[str]:
+            page = registry.search_logged_models([experiment_id], **kwargs)  # type: ignore[arg-type]
+            return [m.name for m in page]
+
+        assert names() == ["d", "c", "b", "a"]
+        assert names(filter_string="metrics.acc > 0.85") == ["b", "a"]
+        assert names(filter_string="metrics.acc >= 0.99 and name != 'a'") == ["b"]
+        on_eval = [DatasetFilter(dataset_name="eval", dataset_digest="d")]
+        assert names(filter_string="metrics.acc > 0.96", datasets=on_eval) == []
+        assert names(datasets=[DatasetFilter(dataset_name="train")]) == ["b"]
+        desc = [LoggedModelOrder(field_name="metrics.acc", ascending=False)]
+        assert names(order_by=desc) == ["b", "a", "c", "d"]  # NaN has no value: last
+        on_eval_asc = [LoggedModelOrder(field_name="metrics.acc", dataset_name="eval")]
+        assert names(order_by=on_eval_asc) == ["c", "b", "a", "d"]
+        assert names(order_by=[LoggedModelOrder(field_name="name")]) == ["a", "b", "c", "d"]
+        page = registry.search_logged_models([experiment_id], order_by=desc, max_results=3)
+        rest = registry.search_logged_models(
+            [experiment_id], order_by=desc, max_results=3, page_token=page.next_page_token
+        )
+        assert [m.name for m in [*page, *rest]] == ["b", "a", "c", "d"]
+        for bad in ("params.x", "nope", "metrics."):
+            with pytest.raises(InvalidArgumentError, match=r"order_by\[0\]"):
+                names(order_by=[LoggedModelOrder(field_name=bad)])
+        with pytest.raises(InvalidArgumentError):
+            names(filter_string="metrics.acc LIKE '9%'")
+        with pytest.raises(InvalidArgumentError, match="dataset_name"):
+            names(datasets=[DatasetFilter(dataset_name="")])

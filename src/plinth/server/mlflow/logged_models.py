@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from plinth.artifacts import ArtifactStore
 from plinth.entities import Role, RunTag, model_uris
-from plinth.entities.registry import LoggedModel
+from plinth.entities.registry import DatasetFilter, LoggedModel, LoggedModelOrder
 from plinth.entities.run_names import generate_run_name
 from plinth.errors import InvalidArgumentError
 from plinth.server.mlflow import wire
@@ -32,9 +32,6 @@ SEARCH_LOGGED_MODELS_DEFAULT = 100
 
 _routes = RpcRoutes("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 _ui_routes = RpcRoutes("/ajax-api/2.0/mlflow")  # the web UI only
-
-# Orderings the store serves (newest first); MLflow's client sends no ordering by default.
-_NEWEST_FIRST = ("creation_timestamp", "creation_time")
 
 
 @_routes.post("/logged-models", role=Role.EDITOR)
@@ -59,15 +56,28 @@ def search_logged_models(fields: Fields, store: RegistryStore) -> Response:
             "Missing value for required parameter 'experiment_ids'.",
             details={"field": "experiment_ids"},
         )
-    # `datasets` only scopes metric filters and orderings; Plinth keeps no metrics on logged
-    # models, so it is checked and has nothing to scope.
-    for item in fields.messages("datasets"):
-        item.string("dataset_name", required=True)
-    _check_order_by(fields)
+    datasets = [
+        DatasetFilter(
+            dataset_name=item.string("dataset_name", required=True),
+            dataset_digest=item.string("dataset_digest") or None,
+        )
+        for item in fields.messages("datasets")
+    ]
+    order_by = [
+        LoggedModelOrder(
+            field_name=item.string("field_name", required=True),
+            ascending=item.boolean("ascending", default=True),
+            dataset_name=item.string("dataset_name") or None,
+            dataset_digest=item.string("dataset_digest") or None,
+        )
+        for item in fields.messages("order_by")
+    ]
     max_results = fields.integer("max_results")
     page = store.search_logged_models(
         experiment_ids,
         filter_string=fields.string("filter") or None,
+        datasets=datasets,
+        order_by=order_by,
         max_results=SEARCH_LOGGED_MODELS_DEFAULT if max_results is None else max_results,
         page_token=fields.string("page_token") or None,
     )
@@ -189,18 +199,6 @@ def _without_repeats(tag: RunTag) -> RunTag:
         if entry not in unique:
             unique.append(entry)
     return RunTag(tag.key, json.dumps(unique))
-
-
-def _check_order_by(fields: Fields) -> None:
-    for i, item in enumerate(fields.messages("order_by")):
-        field_name = item.string("field_name", required=True)
-        if field_name not in _NEWEST_FIRST or item.boolean("ascending"):
-            raise InvalidArgumentError(
-                f"Unsupported value for 'order_by[{i}]' ({field_name}, ascending="
-                f"{item.boolean('ascending')}): Plinth lists logged models newest first only "
-                "(field_name 'creation_timestamp', ascending false).",
-                details={"field": f"order_by[{i}]"},
-            )
 
 
 def _proxied_root(model: LoggedModel) -> str:

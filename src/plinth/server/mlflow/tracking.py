@@ -12,7 +12,16 @@ from typing import Any
 
 from starlette.responses import Response
 
-from plinth.entities import DEFAULT_EXPERIMENT_ID, Param, Role, RunTag, User, now_ms
+from plinth.entities import (
+    DEFAULT_EXPERIMENT_ID,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Param,
+    Role,
+    RunTag,
+    User,
+    now_ms,
+)
 from plinth.schemas.tracking import metric_points_json
 from plinth.server.auth import run_owner
 from plinth.server.mlflow import wire
@@ -191,27 +200,23 @@ def log_batch(fields: Fields, store: TrackingStore) -> Response:
 
 @_routes.post("/runs/log-inputs", role=Role.EDITOR)
 def log_inputs(fields: Fields, store: TrackingStore) -> Response:
-    # `models` (MLflow 3 logged-model inputs) is accepted and not recorded: Plinth has no
-    # logged models yet, and failing would break mlflow's own log_model flow.
-    fields.messages("models")
-    datasets = wire.dataset_inputs_from(fields)
-    if datasets:
-        store.log_inputs(fields.run_id(), datasets)
-    else:
-        store.get_run(fields.run_id())
+    models = [
+        LoggedModelInput(model_id=m.string("model_id", required=True))
+        for m in fields.messages("models")
+    ]
+    store.log_inputs(fields.run_id(), wire.dataset_inputs_from(fields), models=models)
     return reply()
 
 
 @_routes.post("/runs/outputs", role=Role.EDITOR)
 def log_outputs(fields: Fields, store: TrackingStore) -> Response:
-    # MLflow 3's log_model links the logged model it has just created to the run. Plinth links
-    # a logged model to its run when the model is created (``source_run_id``), so the
-    # outputs are checked and not stored again; the run must exist, so a typo in its id is
-    # reported rather than silently ignored. As in MLflow, the model ids are not looked up.
-    for model in fields.messages("models"):
-        model.string("model_id", required=True)
-        model.integer("step")
-    store.get_run(fields.run_id())
+    # MLflow 3's log_model links the logged model it has just created to the run; metrics the
+    # fluent API then logs at that step carry the model's id.
+    models = [
+        LoggedModelOutput(model_id=m.string("model_id", required=True), step=m.integer("step") or 0)
+        for m in fields.messages("models")
+    ]
+    store.log_outputs(fields.run_id(), models)
     return reply()
 
 

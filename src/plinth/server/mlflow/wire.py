@@ -355,15 +355,43 @@ def run_json(run: Run) -> dict[str, Any]:
         }
         for k, v in data.metrics.items()
     ]
-    return {
+    inputs: dict[str, Any] = {
+        "dataset_inputs": [dataset_input_json(d) for d in run.inputs.dataset_inputs]
+    }
+    if run.inputs.model_inputs:
+        inputs["model_inputs"] = [{"model_id": m.model_id} for m in run.inputs.model_inputs]
+    body = {
         "info": run_info_json(run.info),
         "data": {
             "metrics": metrics,
             "params": _key_values(run.data.params),
             "tags": _key_values(run.data.tags),
         },
-        "inputs": {"dataset_inputs": [dataset_input_json(d) for d in run.inputs.dataset_inputs]},
+        "inputs": inputs,
     }
+    if run.outputs.model_outputs:
+        body["outputs"] = {
+            "model_outputs": [
+                {"model_id": m.model_id, "step": m.step} for m in run.outputs.model_outputs
+            ]
+        }
+    return body
+
+
+def metric_json(metric: Metric) -> dict[str, Any]:
+    """A metric point as MLflow's ``Metric`` message; a logged model's points also name their
+    run, model and dataset."""
+    body: dict[str, Any] = {
+        "key": metric.key,
+        "value": encode_float(metric.value),
+        "timestamp": metric.timestamp,
+        "step": metric.step,
+    }
+    for name in ("run_id", "model_id", "dataset_name", "dataset_digest"):
+        value = getattr(metric, name)
+        if value is not None:
+            body[name] = value
+    return body
 
 
 def file_info_json(info: FileInfo, path: str) -> dict[str, Any]:
@@ -393,6 +421,10 @@ def metric_from(fields: Fields) -> Metric:
         value=fields.number("value"),
         timestamp=timestamp,
         step=fields.integer("step") or 0,
+        # MLflow 3: a metric of a logged model (the run's active or just-logged model).
+        model_id=fields.string("model_id") or None,
+        dataset_name=fields.optional_string("dataset_name"),
+        dataset_digest=fields.optional_string("dataset_digest"),
     )
 
 

@@ -20,6 +20,7 @@ from plinth.entities.registry import (
     Stage,
 )
 from plinth.errors import InvalidArgumentError
+from plinth.server.mlflow import wire
 from plinth.server.mlflow.wire import Fields
 
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
@@ -132,5 +133,5 @@ def logged_model_json(model: LoggedModel) -> dict[str, Any]:
         info["model_type"] = model.model_type
     if model.source_run_id is not None:
         info["source_run_id"] = model.source_run_id
-    # Plinth records no metrics on logged models (they live on the run), so `metrics` is empty.
-    return {"info": info, "data": {"params": _key_values(model.params), "metrics": []}}
+    metrics = [wire.metric_json(m) for m in model.metrics]
+    return {"info": info, "data": {"params": _key_values(model.params), "metrics": metrics}}

@@ -24,6 +24,7 @@ ALL: list[APIRouter] = [
     runs.router,
     users.router,
     models.router,
+    models.reads,
     promotions.router,
     endpoints.router,
     audit.router,

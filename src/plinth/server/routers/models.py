@@ -1,7 +1,9 @@
 """/api/v1/models, /api/v1/model-versions and /api/v1/logged-models: the model registry
 (registered models, versions, tags, aliases, stages, history) and MLflow 3 logged models.
 
-Reads need ``viewer``, everything else ``editor`` (``require_for_method``). The store holds
+Reads need ``viewer``, everything else ``editor`` (``require_for_method``); the one read that
+is a POST (``/logged-models/search``, whose body carries structured orderings) is on
+``reads``. The store holds
 the governance rule: a move into Production or of a protected alias is refused here with
 403 PERMISSION_DENIED unless it comes from an approved promotion (``/api/v1/promotions``).
 """
@@ -12,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from plinth.entities import Page, RunTag
+from plinth.entities import Page, Role, RunTag
 from plinth.entities.registry import LoggedModel, ModelEvent, ModelVersion, RegisteredModel
 from plinth.schemas.common import PageOut
 from plinth.schemas.registry import (
@@ -23,7 +25,9 @@ from plinth.schemas.registry import (
     LoggedModelFinalize,
     LoggedModelParams,
     LoggedModelSearch,
+    LoggedModelSearchBody,
     LoggedModelTags,
+    LoggedModelWire,
     ModelEventCreate,
     ModelVersionCreate,
     ModelVersionSearch,
@@ -33,11 +37,12 @@ from plinth.schemas.registry import (
     StageTransition,
 )
 from plinth.schemas.tracking import TagValue
-from plinth.server.auth import require_for_method
+from plinth.server.auth import require, require_for_method
 from plinth.server.deps import get_registry_store
 from plinth.store.base import RegistryStore
 
 router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[Depends(require_for_method)])
+reads = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[Depends(require(Role.VIEWER))])
 
 Store = Annotated[RegistryStore, Depends(get_registry_store)]
 CREATED = status.HTTP_201_CREATED
@@ -206,7 +211,7 @@ def transition_model_version_stage(
 
 
 # -- MLflow 3 logged models --------------------------------------------------------------------
-@router.post("/logged-models", status_code=CREATED)
+@router.post("/logged-models", status_code=CREATED, response_model=LoggedModelWire)
 def create_logged_model(body: LoggedModelCreate, store: Store) -> LoggedModel:
     return store.create_logged_model(
         body.experiment_id,
@@ -218,11 +223,12 @@ def create_logged_model(body: LoggedModelCreate, store: Store) -> LoggedModel:
     )
 
 
-@router.get("/logged-models", response_model=PageOut[LoggedModel])
+@router.get("/logged-models", response_model=PageOut[LoggedModelWire])
 def search_logged_models(
     query: Annotated[LoggedModelSearch, Query()], store: Store
 ) -> Page[LoggedModel]:
-    """Logged models of the experiments (repeat ``experiment_id``), newest first."""
+    """Logged models of the experiments (repeat ``experiment_id``), newest first. For
+    ``datasets`` and ``order_by`` use ``POST /api/v1/logged-models/search``."""
     return store.search_logged_models(
         query.experiment_id,
         filter_string=query.filter,
@@ -231,12 +237,26 @@ def search_logged_models(
     )
 
 
-@router.get(_LOGGED)
+@reads.post("/logged-models/search", response_model=PageOut[LoggedModelWire])
+def search_logged_models_by_body(body: LoggedModelSearchBody, store: Store) -> Page[LoggedModel]:
+    """Logged models of the experiments, with MLflow's ``datasets`` (metric filters count
+    only points on them) and ``order_by`` (attributes or ``metrics.<key>``, latest point)."""
+    return store.search_logged_models(
+        body.experiment_ids,
+        filter_string=body.filter,
+        datasets=body.datasets,
+        order_by=body.order_by,
+        max_results=body.max_results,
+        page_token=body.page_token,
+    )
+
+
+@router.get(_LOGGED, response_model=LoggedModelWire)
 def get_logged_model(model_id: str, store: Store) -> LoggedModel:
     return store.get_logged_model(model_id)
 
 
-@router.patch(_LOGGED)
+@router.patch(_LOGGED, response_model=LoggedModelWire)
 def finalize_logged_model(model_id: str, body: LoggedModelFinalize, store: Store) -> LoggedModel:
     """Set the upload's outcome (``LOGGED_MODEL_READY`` or ``LOGGED_MODEL_UPLOAD_FAILED``)."""
     return store.finalize_logged_model(model_id, body.status)

@@ -19,6 +19,7 @@ from plinth.schemas.tracking import (
     CommentCreate,
     LogBatch,
     LogInputs,
+    LogOutputs,
     MetricHistoryQuery,
     MetricWire,
     RunCreate,
@@ -118,7 +119,14 @@ def get_metric_history(
 
 @router.post("/runs/{run_id}/inputs", status_code=NO_CONTENT)
 def log_inputs(run_id: str, body: LogInputs, store: Store) -> None:
-    store.log_inputs(run_id, body.datasets)
+    """Data versions (``datasets``) and MLflow 3 logged models (``models``) the run consumed."""
+    store.log_inputs(run_id, body.datasets, models=body.models)
+
+
+@router.post("/runs/{run_id}/outputs", status_code=NO_CONTENT)
+def log_outputs(run_id: str, body: LogOutputs, store: Store) -> None:
+    """MLflow 3 logged models the run produced, each at a step."""
+    store.log_outputs(run_id, body.models)
 
 
 @router.post("/runs/{run_id}/comments", status_code=status.HTTP_201_CREATED)

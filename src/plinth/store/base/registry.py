@@ -12,7 +12,9 @@ from plinth.entities import (
     RunTag,
 )
 from plinth.entities.registry import (
+    DatasetFilter,
     LoggedModel,
+    LoggedModelOrder,
     LoggedModelStatus,
     ModelEvent,
     ModelVersion,
@@ -272,7 +274,12 @@ class RegistryStore(ABC):
         experiment_ids: Sequence[str],
         *,
         filter_string: str | None = None,
+        datasets: Sequence[DatasetFilter] = (),
+        order_by: Sequence[LoggedModelOrder] = (),
         max_results: int = 100,
         page_token: str | None = None,
     ) -> Page[LoggedModel]:
-        """Logged models of these experiments, newest first."""
+        """Logged models of these experiments, newest first unless ``order_by`` says
+        otherwise; ``datasets`` scopes metric filters (see ``LoggedModelOrder`` for orderings).
+
+        Raises ``InvalidArgumentError`` for a bad filter, dataset or ordering."""

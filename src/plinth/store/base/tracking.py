@@ -10,6 +10,8 @@ from plinth.entities import (
     Comment,
     DatasetInput,
     Experiment,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Page,
     Param,
@@ -150,9 +152,10 @@ class TrackingStore(ABC):
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Log metrics (appended), params (immutable) and tags (last write wins) at once.
+        A metric with a ``model_id`` is also recorded on that logged model.
 
         Raises:
-            NotFoundError: unknown run.
+            NotFoundError: unknown run, or unknown or deleted logged model.
             ConflictError: the run is deleted, or finished and the batch logs metrics or params.
             InvalidArgumentError: a bad key or value, or a param re-logged with another value.
             PayloadTooLargeError: more than MLflow's batch limits.
@@ -205,8 +208,22 @@ class TrackingStore(ABC):
         """
 
     @abstractmethod
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
-        """Record data versions a run consumed. Raises ``NotFoundError`` or ``ConflictError``."""
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        *,
+        models: Sequence[LoggedModelInput] = (),
+    ) -> None:
+        """Record data versions and logged models a run consumed; a dataset or model the run
+        already has keeps its first record. Raises ``NotFoundError`` (run or logged model) or
+        ``ConflictError`` (deleted run)."""
+
+    @abstractmethod
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record logged models a run produced, each at a step (``log_model`` does this); a
+        model already recorded keeps its first step. Raises ``NotFoundError`` (run or logged
+        model) or ``ConflictError`` (deleted run)."""
 
     @abstractmethod
     def add_comment(self, run_id: str, text: str) -> Comment:

@@ -12,7 +12,9 @@ import httpx
 
 from plinth.entities import Page, Param, RunTag
 from plinth.entities.registry import (
+    DatasetFilter,
     LoggedModel,
+    LoggedModelOrder,
     LoggedModelStatus,
     ModelEvent,
     ModelVersion,
@@ -33,7 +35,7 @@ from plinth.schemas.registry import (
     LoggedModelCreate,
     LoggedModelFinalize,
     LoggedModelParams,
-    LoggedModelSearch,
+    LoggedModelSearchBody,
     LoggedModelTags,
     ModelEventCreate,
     ModelVersionCreate,
@@ -341,15 +343,19 @@ class RestRegistryStore(RegistryStore):
         experiment_ids: Sequence[str],
         *,
         filter_string: str | None = None,
+        datasets: Sequence[DatasetFilter] = (),
+        order_by: Sequence[LoggedModelOrder] = (),
         max_results: int = 100,
         page_token: str | None = None,
     ) -> Page[LoggedModel]:
-        query = build(
-            LoggedModelSearch,
-            experiment_id=list(experiment_ids),
+        body = build(
+            LoggedModelSearchBody,
+            experiment_ids=list(experiment_ids),
             filter=filter_string,
+            datasets=list(datasets),
+            order_by=list(order_by),
             max_results=max_results,
             page_token=page_token,
         )
-        page = self._api.call("GET", f"{_V1}/logged-models", params=query)
+        page = self._api.call("POST", f"{_V1}/logged-models/search", body=body)
         return decode(Page[LoggedModel], page)

@@ -10,6 +10,8 @@ from plinth.entities import (
     Comment,
     DatasetInput,
     Experiment,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Page,
     Param,
@@ -28,6 +30,7 @@ from plinth.schemas.tracking import (
     ExperimentUpdate,
     LogBatch,
     LogInputs,
+    LogOutputs,
     MetricHistoryQuery,
     RunCreate,
     RunSearch,
@@ -196,9 +199,19 @@ class RestTrackingStore(TrackingStore):
         )
         return decode(Page[Run], self._api.call("GET", f"{_V1}/runs", params=query))
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
-        body = build(LogInputs, datasets=list(datasets))
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        *,
+        models: Sequence[LoggedModelInput] = (),
+    ) -> None:
+        body = build(LogInputs, datasets=list(datasets), models=list(models))
         self._api.call("POST", f"{_run(run_id)}/inputs", body=body)
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        body = build(LogOutputs, models=list(models))
+        self._api.call("POST", f"{_run(run_id)}/outputs", body=body)
 
     def add_comment(self, run_id: str, text: str) -> Comment:
         body = build(CommentCreate, text=text)

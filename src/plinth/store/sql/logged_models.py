@@ -10,7 +10,12 @@ from sqlalchemy.orm import Session
 
 from plinth.entities import LifecycleStage, Page, Param, RunTag, now_ms
 from plinth.entities import validation as v
-from plinth.entities.registry import LoggedModel, LoggedModelStatus
+from plinth.entities.registry import (
+    DatasetFilter,
+    LoggedModel,
+    LoggedModelOrder,
+    LoggedModelStatus,
+)
 from plinth.errors import (
     ConflictError,
     ExperimentNotFoundError,
@@ -159,6 +164,8 @@ class LoggedModelsMixin(RegistryStoreBase):
         experiment_ids: Sequence[str],
         *,
         filter_string: str | None = None,
+        datasets: Sequence[DatasetFilter] = (),
+        order_by: Sequence[LoggedModelOrder] = (),
         max_results: int = 100,
         page_token: str | None = None,
     ) -> Page[LoggedModel]:
@@ -167,6 +174,8 @@ class LoggedModelsMixin(RegistryStoreBase):
         stmt = logged_model_search_statement(
             experiment_ids=[v.validate_experiment_id(e) for e in experiment_ids],
             filter_string=filter_string,
+            datasets=datasets,
+            order_by=order_by,
             offset=offset,
             limit=max_results + 1,
         )

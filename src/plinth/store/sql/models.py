@@ -31,6 +31,9 @@ PARAM_VALUE_LENGTH = 6000
 TAG_VALUE_LENGTH = 8000
 NAME_LENGTH = 256
 
+DATASET_NAME_LENGTH = 500
+DATASET_DIGEST_LENGTH = 64
+
 VALUE_INDEX_PREFIX = 200
 """Characters of a param or tag value that PostgreSQL's ``(key, value)`` indexes hold."""
 
@@ -181,8 +184,8 @@ class DatasetRow(Base):
     experiment_id: Mapped[int] = mapped_column(
         ForeignKey("experiments.experiment_id", ondelete="CASCADE")
     )
-    name: Mapped[str] = mapped_column(String(500))
-    digest: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(DATASET_NAME_LENGTH))
+    digest: Mapped[str] = mapped_column(String(DATASET_DIGEST_LENGTH))
     source_type: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(Text)
     schema: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -418,6 +421,43 @@ class LoggedModelParamRow(Base):
     )
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[str] = mapped_column(String(PARAM_VALUE_LENGTH))
+
+
+class LoggedModelMetricRow(Base):
+    """A metric point logged to a logged model (also kept in ``metrics`` for its run)."""
+
+    __tablename__ = "logged_model_metrics"
+    __table_args__ = (Index("ix_logged_model_metrics_model_key", "model_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    value: Mapped[float] = mapped_column(Float(precision=53))
+    is_nan: Mapped[bool] = mapped_column(Boolean, default=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+    dataset_name: Mapped[str | None] = mapped_column(String(DATASET_NAME_LENGTH), nullable=True)
+    dataset_digest: Mapped[str | None] = mapped_column(String(DATASET_DIGEST_LENGTH), nullable=True)
+
+
+class RunModelLinkRow(Base):
+    """A logged model a run consumed (``input``) or produced (``output``, at a step)."""
+
+    __tablename__ = "run_model_links"
+    __table_args__ = (
+        CheckConstraint("direction IN ('input', 'output')", name="run_model_links_direction"),
+        Index("ix_run_model_links_model", "model_id"),
+    )
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True
+    )
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class EndpointRow(Base):

@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
+from plinth.entities import Metric
 from plinth.entities.registry import (
     CheckResult,
     LoggedModel,
@@ -28,6 +29,7 @@ from plinth.entities.registry import (
 )
 from plinth.store.sql.models import (
     LatestMetricRow,
+    LoggedModelMetricRow,
     LoggedModelParamRow,
     LoggedModelRow,
     LoggedModelTagRow,
@@ -219,10 +221,11 @@ def event_entity(row: ModelEventRow) -> ModelEvent:
 
 
 def load_logged_models(s: Session, model_ids: Sequence[str]) -> list[LoggedModel]:
-    """Whole logged models (tags, params) for these ids, in this order."""
+    """Whole logged models (tags, params, metrics) for these ids, in this order."""
     rows: dict[str, LoggedModelRow] = {}
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     params: dict[str, dict[str, str]] = defaultdict(dict)
+    metrics: dict[str, list[Metric]] = defaultdict(list)
     for chunk in _chunks(model_ids):
         rows.update(
             {
@@ -236,10 +239,40 @@ def load_logged_models(s: Session, model_ids: Sequence[str]) -> list[LoggedModel
             select(LoggedModelParamRow).where(LoggedModelParamRow.model_id.in_(chunk))
         ):
             params[p.model_id][p.key] = p.value
-    return [_logged_model(rows[i], tags[i], params[i]) for i in model_ids if i in rows]
+        points = s.scalars(
+            select(LoggedModelMetricRow)
+            .where(LoggedModelMetricRow.model_id.in_(chunk))
+            .order_by(
+                LoggedModelMetricRow.key,
+                LoggedModelMetricRow.step,
+                LoggedModelMetricRow.timestamp,
+                LoggedModelMetricRow.id,
+            )
+        )
+        for m in points:
+            metrics[m.model_id].append(_model_metric(m))
+    return [_logged_model(rows[i], tags[i], params[i], metrics[i]) for i in model_ids if i in rows]
 
 
-def _logged_model(row: LoggedModelRow, tags: dict[str, str], params: dict[str, str]) -> LoggedModel:
+def _model_metric(row: LoggedModelMetricRow) -> Metric:
+    return Metric(
+        key=row.key,
+        value=math.nan if row.is_nan else row.value,
+        timestamp=row.timestamp,
+        step=row.step,
+        model_id=row.model_id,
+        dataset_name=row.dataset_name,
+        dataset_digest=row.dataset_digest,
+        run_id=row.run_id,
+    )
+
+
+def _logged_model(
+    row: LoggedModelRow,
+    tags: dict[str, str],
+    params: dict[str, str],
+    metrics: list[Metric],
+) -> LoggedModel:
     return LoggedModel(
         model_id=row.model_id,
         experiment_id=str(row.experiment_id),
@@ -252,4 +285,5 @@ def _logged_model(row: LoggedModelRow, tags: dict[str, str], params: dict[str, s
         model_type=row.model_type,
         tags=dict(tags),
         params=dict(params),
+        metrics=metrics,
     )

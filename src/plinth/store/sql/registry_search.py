@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, case, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from plinth.entities.registry import Stage
+from plinth.entities.registry import DatasetFilter, LoggedModelOrder, Stage
 from plinth.errors import InvalidArgumentError
 from plinth.store.sql.models import (
+    LoggedModelMetricRow,
     LoggedModelParamRow,
     LoggedModelRow,
     LoggedModelTagRow,
@@ -25,7 +26,13 @@ from plinth.store.sql.models import (
     RegisteredModelRow,
     RegisteredModelTagRow,
 )
-from plinth.store.sql.search import _check_window, _CodePointOrder, _compare, _key_value
+from plinth.store.sql.search import (
+    _check_window,
+    _CodePointOrder,
+    _compare,
+    _directed,
+    _key_value,
+)
 from plinth.tracking.search_filter import (
     Comparison,
     OrderKey,
@@ -173,43 +180,156 @@ _LOGGED_NUMBERS: dict[str, InstrumentedAttribute[Any]] = {
 }
 
 
-def _logged_condition(c: Comparison) -> ColumnElement[bool]:
+_LOGGED_ORDER: dict[str, InstrumentedAttribute[Any]] = {
+    **_LOGGED_STRINGS,
+    **_LOGGED_NUMBERS,
+    # MLflow's spellings of the same columns.
+    "creation_time": LoggedModelRow.creation_time,
+    "last_updated_time": LoggedModelRow.last_updated_time,
+}
+_MODEL_METRICS = LoggedModelMetricRow
+
+
+def _in_datasets(datasets: Sequence[DatasetFilter]) -> ColumnElement[bool] | None:
+    """Metric points measured on any of ``datasets`` (a digest narrows its name)."""
+    if not datasets:
+        return None
+    scopes = []
+    for d in datasets:
+        scope = _MODEL_METRICS.dataset_name == d.dataset_name
+        if d.dataset_digest:
+            scope = and_(scope, _MODEL_METRICS.dataset_digest == d.dataset_digest)
+        scopes.append(scope)
+    return or_(*scopes)
+
+
+def _model_points(*conditions: ColumnElement[bool] | None) -> Select[Any]:
+    """The metric points of the logged model the outer query is on, under ``conditions``."""
+    return select(literal(1)).where(
+        _MODEL_METRICS.model_id == LoggedModelRow.model_id,
+        *(c for c in conditions if c is not None),
+    )
+
+
+def _logged_condition(
+    c: Comparison, in_datasets: ColumnElement[bool] | None
+) -> ColumnElement[bool]:
     if c.entity == "tag":
         link = LoggedModelTagRow.model_id == LoggedModelRow.model_id
         return _key_value(c, link, LoggedModelTagRow.key, LoggedModelTagRow.value)
     if c.entity == "param":
         link = LoggedModelParamRow.model_id == LoggedModelRow.model_id
         return _key_value(c, link, LoggedModelParamRow.key, LoggedModelParamRow.value)
+    if c.entity == "metric":
+        # As MLflow: any point of the metric (on the searched datasets) may match.
+        value = _compare(_MODEL_METRICS.value, c.op, c.value)
+        not_nan = _MODEL_METRICS.is_nan.is_(False)
+        return _model_points(_MODEL_METRICS.key == c.key, value, not_nan, in_datasets).exists()
     columns = _LOGGED_NUMBERS if c.key in _LOGGED_NUMBERS else _LOGGED_STRINGS
     return _compare(columns[c.key], c.op, c.value)
 
 
+def _latest_metric(order: LoggedModelOrder, key: str) -> ColumnElement[Any]:
+    """The model's latest point of metric ``key`` (on the order's dataset), NULL if none."""
+    scope = _in_datasets(
+        [DatasetFilter(dataset_name=order.dataset_name, dataset_digest=order.dataset_digest)]
+        if order.dataset_name
+        else []
+    )
+    value = case((_MODEL_METRICS.is_nan.is_(True), None), else_=_MODEL_METRICS.value)
+    latest = (
+        select(value)
+        .where(_MODEL_METRICS.model_id == LoggedModelRow.model_id, _MODEL_METRICS.key == key)
+        .order_by(
+            _MODEL_METRICS.timestamp.desc(), _MODEL_METRICS.step.desc(), _MODEL_METRICS.id.desc()
+        )
+        .limit(1)
+    )
+    if scope is not None:
+        latest = latest.where(scope)
+    return latest.scalar_subquery()
+
+
+def _logged_order(order_by: Sequence[LoggedModelOrder]) -> list[ColumnElement[Any]]:
+    """MLflow's ordering: each key with missing values last, then newest first, then by id."""
+    terms: list[ColumnElement[Any]] = []
+    named: set[str] = set()
+    for i, order in enumerate(order_by):
+        field = order.field_name
+        if not isinstance(field, str) or not isinstance(order.ascending, bool):
+            raise InvalidArgumentError(
+                f"order_by[{i}] needs a field_name (text) and ascending (true or false).",
+                details={"field": f"order_by[{i}]"},
+            )
+        entity, _, key = field.partition(".")
+        expression: SQLColumnExpression[Any]
+        if entity in ("metric", "metrics") and key:
+            expression = _latest_metric(order, key)
+        elif field in _LOGGED_ORDER:
+            expression = _LOGGED_ORDER[field]
+            named.add(_LOGGED_ORDER[field].key)
+        else:
+            valid = ", ".join(sorted(_LOGGED_ORDER))
+            raise InvalidArgumentError(
+                f"Invalid order_by[{i}] field_name {field!r}: use one of {valid}, or "
+                "metrics.<key>.",
+                details={"field": f"order_by[{i}]"},
+            )
+        terms += [
+            case((expression.is_(None), 1), else_=0).asc(),
+            _directed(expression, order.ascending),
+        ]
+    if "creation_time" not in named:
+        terms.append(LoggedModelRow.creation_time.desc())
+    if "model_id" not in named:
+        terms.append(LoggedModelRow.model_id.asc())
+    return terms
+
+
 def logged_model_search_statement(
-    *, experiment_ids: Sequence[int], filter_string: str | None, offset: int, limit: int
+    *,
+    experiment_ids: Sequence[int],
+    filter_string: str | None,
+    datasets: Sequence[DatasetFilter] = (),
+    order_by: Sequence[LoggedModelOrder] = (),
+    offset: int,
+    limit: int,
 ) -> Select[str]:
-    """The ids of one page of active logged models of these experiments, newest first.
+    """The ids of one page of active logged models of these experiments, in order (newest
+    first by default).
 
     Filters: ``name``, ``model_id``, ``model_type``, ``status``, ``source_run_id``,
-    ``creation_timestamp``, ``last_updated_timestamp``, ``tags.<key>`` and ``params.<key>``.
+    ``creation_timestamp``, ``last_updated_timestamp``, ``tags.<key>``, ``params.<key>`` and
+    ``metrics.<key>`` (any point of the metric; only points on ``datasets`` when given, and
+    then only models with a point on them are found).
 
     Raises:
-        InvalidArgumentError: The filter is invalid.
+        InvalidArgumentError: The filter, a dataset or an ordering is invalid.
     """
     _check_window(offset, limit)
+    for i, d in enumerate(datasets):
+        if not isinstance(d.dataset_name, str) or not d.dataset_name:
+            raise InvalidArgumentError(
+                f"datasets[{i}] needs a dataset_name.", details={"field": f"datasets[{i}]"}
+            )
     comparisons = parse_attribute_filter(
         filter_string,
         strings=frozenset(_LOGGED_STRINGS),
         numbers=frozenset(_LOGGED_NUMBERS),
-        children=frozenset({"tag", "param"}),
+        children=frozenset({"tag", "param", "metric"}),
     )
+    in_datasets = _in_datasets(datasets)
+    conditions = [_logged_condition(c, in_datasets) for c in comparisons]
+    if in_datasets is not None and not any(c.entity == "metric" for c in comparisons):
+        conditions.append(_model_points(in_datasets).exists())
     return (
         select(LoggedModelRow.model_id)
         .where(
             LoggedModelRow.experiment_id.in_(experiment_ids),
             LoggedModelRow.lifecycle_stage == "active",
-            *(_logged_condition(c) for c in comparisons),
+            *conditions,
         )
-        .order_by(LoggedModelRow.creation_time.desc(), LoggedModelRow.model_id.desc())
+        .order_by(*_logged_order(order_by))
         .offset(offset)
         .limit(limit)
     )

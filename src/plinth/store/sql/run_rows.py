@@ -19,10 +19,13 @@ from plinth.entities import (
     Dataset,
     DatasetInput,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
 )
@@ -31,6 +34,7 @@ from plinth.store.sql.models import (
     LatestMetricRow,
     ParamRow,
     RunInputRow,
+    RunModelLinkRow,
     TagRow,
 )
 from plinth.store.sql.run_search import RUN_INFO_COLUMNS
@@ -43,6 +47,7 @@ _TAGS = cast(Table, TagRow.__table__)
 _LATEST = cast(Table, LatestMetricRow.__table__)
 _INPUTS = cast(Table, RunInputRow.__table__)
 _DATASETS = cast(Table, DatasetRow.__table__)
+_LINKS = cast(Table, RunModelLinkRow.__table__)
 
 
 def _of_runs(*columns: Any) -> Select[Any]:
@@ -67,6 +72,9 @@ _INPUT_ROWS = (
     .join_from(_INPUTS, _DATASETS, _DATASETS.c.dataset_id == _INPUTS.c.dataset_id)
     .order_by(_DATASETS.c.name)
 )
+_LINK_ROWS = _of_runs(
+    _LINKS.c.run_id, _LINKS.c.model_id, _LINKS.c.direction, _LINKS.c.step
+).order_by(_LINKS.c.step, _LINKS.c.model_id)
 
 
 def chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
@@ -111,6 +119,13 @@ def load_runs(connection: Connection, infos: Sequence[Sequence[Any]]) -> list[Ru
         timestamps[run_id][key] = timestamp
         steps[run_id][key] = step
     inputs = _load_inputs(connection, run_ids)
+    model_inputs: dict[str, list[LoggedModelInput]] = defaultdict(list)
+    model_outputs: dict[str, list[LoggedModelOutput]] = defaultdict(list)
+    for run_id, model_id, direction, step in _rows(connection, _LINK_ROWS, run_ids):
+        if direction == "input":
+            model_inputs[run_id].append(LoggedModelInput(model_id=model_id))
+        else:
+            model_outputs[run_id].append(LoggedModelOutput(model_id=model_id, step=step))
     return [
         Run(
             info=_run_info(row),
@@ -121,7 +136,10 @@ def load_runs(connection: Connection, infos: Sequence[Sequence[Any]]) -> list[Ru
                 metric_timestamps=timestamps[row[0]],
                 metric_steps=steps[row[0]],
             ),
-            inputs=RunInputs(dataset_inputs=inputs.get(row[0], [])),
+            inputs=RunInputs(
+                dataset_inputs=inputs.get(row[0], []), model_inputs=model_inputs[row[0]]
+            ),
+            outputs=RunOutputs(model_outputs=model_outputs[row[0]]),
         )
         for row in infos
     ]

@@ -23,6 +23,8 @@ from plinth.entities import (
     DatasetInput,
     Experiment,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Page,
     Param,
@@ -45,6 +47,8 @@ from plinth.errors import (
 )
 from plinth.store.base import SEARCH_MAX_RESULTS_LIMIT, MetricPoint, TrackingStore
 from plinth.store.sql.models import (
+    DATASET_DIGEST_LENGTH,
+    DATASET_NAME_LENGTH,
     KEY_LENGTH,
     NAME_LENGTH,
     CommentRow,
@@ -52,9 +56,12 @@ from plinth.store.sql.models import (
     ExperimentRow,
     ExperimentTagRow,
     LatestMetricRow,
+    LoggedModelMetricRow,
+    LoggedModelRow,
     MetricRow,
     ParamRow,
     RunInputRow,
+    RunModelLinkRow,
     RunRow,
     TagRow,
 )
@@ -74,6 +81,12 @@ _METRIC_TABLE = cast(Table, MetricRow.__table__)
 _PARAM_TABLE = cast(Table, ParamRow.__table__)
 _RUN_TABLE = cast(Table, RunRow.__table__)
 _LATEST_TABLE = cast(Table, LatestMetricRow.__table__)
+_MODEL_METRIC_TABLE = cast(Table, LoggedModelMetricRow.__table__)
+_LOGGED_MODEL_TABLE = cast(Table, LoggedModelRow.__table__)
+_ACTIVE_LOGGED_MODELS = select(_LOGGED_MODEL_TABLE.c.model_id).where(
+    _LOGGED_MODEL_TABLE.c.model_id.in_(bindparam("model_ids", expanding=True)),
+    _LOGGED_MODEL_TABLE.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+)
 
 # The single-call hot path's statements, built once: building a statement and its cache key
 # on every log_param cost more than SQLite's work for it.
@@ -393,6 +406,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
     ) -> None:
         v.validate_batch_size(len(metrics), len(params), len(tags))
         metric_rows = _checked_metric_rows(run_id, metrics)
+        model_rows = _model_metric_rows(metrics, metric_rows)
         param_values = _checked_params(params)
         tag_values = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
         if RUN_NAME_TAG in tag_values:
@@ -402,13 +416,15 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             with self._write() as s:
                 row = self._run_row(s, run_id)
                 row.run_name = tag_values[RUN_NAME_TAG]
-                self._log_rows(s.connection(), row, metric_rows, param_values, tag_values)
+                self._log_rows(
+                    s.connection(), row, metric_rows, param_values, tag_values, model_rows
+                )
                 self._audit(s, "log_batch", "run", run_id, summary)
             return
         # The single-call hot path: Core statements only, the run's state read as a tuple.
         with self._write_connection() as conn:
             state = self._run_state(conn, run_id)
-            self._log_rows(conn, state, metric_rows, param_values, tag_values)
+            self._log_rows(conn, state, metric_rows, param_values, tag_values, model_rows)
             self._audit(conn, "log_batch", "run", run_id, summary)
 
     def _log_rows(
@@ -418,6 +434,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         metric_rows: list[dict[str, object]],
         param_values: dict[str, str],
         tag_values: dict[str, str],
+        model_rows: list[dict[str, object]],
     ) -> None:
         _require_active_run(run)
         if (metric_rows or param_values) and RunStatus(run.status).is_terminal:
@@ -430,6 +447,9 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         if metric_rows:
             insert_rows(conn, _METRIC_TABLE, metric_rows)
             self._update_latest_metrics(conn, run.run_id, metric_rows)
+        if model_rows:
+            _require_logged_models(conn, {str(r["model_id"]) for r in model_rows})
+            insert_rows(conn, _MODEL_METRIC_TABLE, model_rows)
         if tag_values:
             self._upsert_tags(conn, run.run_id, tag_values)
 
@@ -576,10 +596,17 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return Page(runs, token)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        *,
+        models: Sequence[LoggedModelInput] = (),
+    ) -> None:
         with self._write() as s:
             row = self._run_row(s, run_id)
             _require_active_run(row)
+            self._link_models(s, run_id, "input", [(m.model_id, 0) for m in models])
             for item in datasets:
                 _check_input_tags(item)
                 dataset_id = self._dataset_id(s, row.experiment_id, item.dataset)
@@ -598,8 +625,36 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
                 "log_inputs",
                 "run",
                 run_id,
-                {"datasets": [f"{d.dataset.name}@{d.dataset.digest}" for d in datasets]},
+                {
+                    "datasets": [f"{d.dataset.name}@{d.dataset.digest}" for d in datasets],
+                    "models": [m.model_id for m in models],
+                },
             )
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        links = [(m.model_id, _output_step(m)) for m in models]
+        with self._write() as s:
+            row = self._run_row(s, run_id)
+            _require_active_run(row)
+            self._link_models(s, run_id, "output", links)
+            self._audit(s, "log_outputs", "run", run_id, {"models": [m for m, _ in links]})
+
+    def _link_models(
+        self, s: Session, run_id: str, direction: str, links: list[tuple[str, int]]
+    ) -> None:
+        if not links:
+            return
+        _require_logged_models(s.connection(), {model_id for model_id, _ in links})
+        self._upsert(
+            s,
+            RunModelLinkRow.__table__,  # type: ignore[arg-type]
+            [
+                {"run_id": run_id, "model_id": m, "direction": direction, "step": step}
+                for m, step in links
+            ],
+            keys=("run_id", "model_id", "direction"),
+            update=(),  # the first record stays, as for datasets
+        )
 
     def _dataset_id(self, s: Session, experiment_id: int, ds: Dataset) -> str:
         for field, value, limit in (
@@ -786,6 +841,68 @@ def _checked_metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[dict[st
             }
         )
     return rows
+
+
+def _model_metric_rows(
+    metrics: Sequence[Metric], metric_rows: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Rows for ``logged_model_metrics``: the checked points that name a logged model."""
+    rows: list[dict[str, object]] = []
+    for m, row in zip(metrics, metric_rows, strict=True):
+        if m.model_id is None:
+            continue
+        if (m.dataset_name is None) != (m.dataset_digest is None):
+            raise InvalidArgumentError(
+                f"Metric '{m.key}' names a dataset by half: give both dataset_name and "
+                "dataset_digest, or neither.",
+                details={"field": "dataset_name"},
+            )
+        rows.append(
+            {
+                **row,
+                "model_id": _checked_model_id(m.model_id),
+                "dataset_name": _optional_text(
+                    f"Metric '{m.key}' dataset_name", m.dataset_name, DATASET_NAME_LENGTH
+                ),
+                "dataset_digest": _optional_text(
+                    f"Metric '{m.key}' dataset_digest", m.dataset_digest, DATASET_DIGEST_LENGTH
+                ),
+            }
+        )
+    return rows
+
+
+def _checked_model_id(model_id: object) -> str:
+    if not isinstance(model_id, str) or not model_id:
+        raise InvalidArgumentError(
+            f"model_id must be a logged model's id (m-...), got {model_id!r}.",
+            details={"field": "model_id"},
+        )
+    return model_id
+
+
+def _output_step(model: LoggedModelOutput) -> int:
+    step = model.step
+    if isinstance(step, bool) or not isinstance(step, int) or abs(step) >= 2**63:
+        raise InvalidArgumentError(
+            f"The step of logged model {model.model_id!r} must be a 64-bit integer, got {step!r}.",
+            details={"field": "step"},
+        )
+    return step
+
+
+def _optional_text(field: str, value: str | None, limit: int) -> str | None:
+    return None if value is None else v.validate_text(field, value, limit)
+
+
+def _require_logged_models(conn: Connection, model_ids: set[str]) -> None:
+    """Raises ``NotFoundError`` naming the first of ``model_ids`` that is not an active
+    logged model: links and metrics to a model that is not there would be lost from view."""
+    checked = {_checked_model_id(m) for m in model_ids}
+    found = set(conn.execute(_ACTIVE_LOGGED_MODELS, {"model_ids": sorted(checked)}).scalars())
+    missing = sorted(checked - found)
+    if missing:
+        raise NotFoundError(f"Logged model with ID '{missing[0]}' not found.")
 
 
 def _metric_order(r: Mapping[str, Any]) -> tuple[int, int, float]:

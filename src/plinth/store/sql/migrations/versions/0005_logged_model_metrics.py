@@ -1,0 +1,66 @@
+"""logged-model metrics and run-model links (MLflow 3)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-27 16:45:00.000000
+
+``logged_model_metrics`` keeps the points logged with a ``model_id`` (the run's own
+``metrics`` table keeps them too); ``run_model_links`` records the logged models a run
+consumed (``log_inputs(models=...)``) or produced (``log_outputs``, what ``log_model`` sends).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "logged_model_metrics",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("model_id", sa.String(length=40), nullable=False),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("value", sa.Float(precision=53), nullable=False),
+        sa.Column("is_nan", sa.Boolean(), nullable=False),
+        sa.Column("timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("step", sa.BigInteger(), nullable=False),
+        sa.Column("dataset_name", sa.String(length=500), nullable=True),
+        sa.Column("dataset_digest", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(["model_id"], ["logged_models.model_id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_logged_model_metrics_model_key", "logged_model_metrics", ["model_id", "key"]
+    )
+    op.create_table(
+        "run_model_links",
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("model_id", sa.String(length=40), nullable=False),
+        sa.Column("direction", sa.String(length=8), nullable=False),
+        sa.Column("step", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("direction IN ('input', 'output')", name="run_model_links_direction"),
+        sa.ForeignKeyConstraint(["model_id"], ["logged_models.model_id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("run_id", "model_id", "direction"),
+    )
+    op.create_index("ix_run_model_links_model", "run_model_links", ["model_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_run_model_links_model", table_name="run_model_links")
+    op.drop_table("run_model_links")
+    op.drop_index("ix_logged_model_metrics_model_key", table_name="logged_model_metrics")
+    op.drop_table("logged_model_metrics")
