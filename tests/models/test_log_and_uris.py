@@ -17,7 +17,7 @@ from plinth.client import Client
 from plinth.config import Settings
 from plinth.entities import LoggedModelOutput
 from plinth.entities.registry import LoggedModelStatus, Stage
-from plinth.errors import InvalidArgumentError, NotFoundError
+from plinth.errors import ConflictError, InvalidArgumentError, NotFoundError
 from plinth.models import ModelInfo, load_model, log_model
 
 MODEL_URI_TAG = "plinth.model_uri"
@@ -85,6 +85,21 @@ def test_the_logged_model_is_the_runs_output_and_takes_metrics_given_its_id(
     assert [m.model_id for m in found] == [info.model_id]
     with pytest.raises(InvalidArgumentError, match="LoggedModelOrder"):
         client.search_logged_models([experiment_id], order_by=["metrics.f1"])  # type: ignore[list-item]
+
+
+def test_log_model_into_a_deleted_run_is_refused_before_anything_is_created(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    fitted = fit("sklearn", tmp_path)
+    client = plinth.get_client()
+    run = client.create_run(client.create_experiment("deleted-run"))
+    client.delete_run(run.info.run_id)
+
+    with pytest.raises(ConflictError, match="deleted"):
+        log_model(fitted.model, run_id=run.info.run_id, client=client)
+
+    assert client.search_logged_models([run.info.experiment_id]).items == []
+    assert client.list_artifacts(run.info.run_id) == []
 
 
 def test_registered_model_name_creates_a_version_loadable_by_every_models_uri(

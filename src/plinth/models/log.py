@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plinth.client import Client
-from plinth.entities import LoggedModelOutput, RunTag
+from plinth.entities import LifecycleStage, LoggedModelOutput, RunTag
 from plinth.entities.registry import LoggedModelStatus, ModelVersion
-from plinth.errors import InvalidArgumentError
+from plinth.errors import ConflictError, InvalidArgumentError
 from plinth.models.flavors import flavor_for
 from plinth.models.package import ModelPackage, save_model
 from plinth.models.signature import ModelSignature
@@ -83,12 +83,19 @@ def log_model(
         InvalidArgumentError: an unsupported model, a bad ``name`` or input example, or a
             ``client`` without a ``run_id`` outside an active run.
         NotFoundError: the run does not exist.
+        ConflictError: the run is deleted (nothing is created).
     """
     _check_name(name)
     flavor_for(model)  # fail before anything is created for a model we cannot save
     run_id = _run_id(run_id, explicit_client=client)
     client = client or fluent.get_client()
     run = client.get_run(run_id)
+    if run.info.lifecycle_stage is not LifecycleStage.ACTIVE:
+        # Checked before anything is created: the run's output link would be refused last.
+        raise ConflictError(
+            f"Run {run_id} is deleted; restore it (plinth runs restore) before logging a "
+            "model into it."
+        )
     model_uri = f"runs:/{run_id}/{name}"
     logged = client.stores.registry.create_logged_model(
         run.info.experiment_id,

@@ -21,6 +21,7 @@ from plinth.entities import (
     RunTag,
     ViewType,
 )
+from plinth.errors import InvalidArgumentError
 from plinth.schemas.common import Wire, WireFloat, encode_float
 from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, MetricPoint
 
@@ -126,7 +127,15 @@ class LogBatch(Wire):
     params: list[Param] = Field(default_factory=list)
     tags: list[RunTag] = Field(default_factory=list)
 
-    def metric_entities(self) -> list[Metric]:
+    def metric_entities(self, run_id: str) -> list[Metric]:
+        """The metrics, for run ``run_id``; one naming another run is refused, not moved."""
+        for i, m in enumerate(self.metrics):
+            if m.run_id is not None and m.run_id != run_id:
+                raise InvalidArgumentError(
+                    f"metrics[{i}].run_id is {m.run_id!r}, but the URL names run {run_id!r}; "
+                    "leave it out.",
+                    details={"field": f"metrics[{i}].run_id"},
+                )
         return [m.to_entity() for m in self.metrics]
 
 

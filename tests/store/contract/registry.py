@@ -1111,17 +1111,43 @@ class RegistryStoreContract:
         tracking, registry = stores.tracking, stores.registry
         run_id = make_run()
         experiment_id = tracking.get_run(run_id).info.experiment_id
-        deleted = registry.create_logged_model(experiment_id, name="gone").model_id
-        registry.delete_logged_model(deleted)
-        for model_id in ("m-unknown", deleted):
-            metric = Metric(key="acc", value=0.5, timestamp=T0, model_id=model_id)
-            with pytest.raises(NotFoundError, match=model_id):
-                tracking.log_batch(run_id, metrics=[metric, Metric(key="x", value=1, timestamp=T0)])
+        metric = Metric(key="acc", value=0.5, timestamp=T0, model_id="m-unknown")
+        with pytest.raises(NotFoundError, match="m-unknown"):
+            tracking.log_batch(run_id, metrics=[metric, Metric(key="x", value=1, timestamp=T0)])
+        for name, digest in (("", "d"), ("e", "")):
+            empty = Metric(
+                key="acc",
+                value=0.5,
+                timestamp=T0,
+                model_id=registry.create_logged_model(experiment_id, name="m").model_id,
+                dataset_name=name,
+                dataset_digest=digest,
+            )
+            with pytest.raises(InvalidArgumentError, match="empty"):
+                tracking.log_batch(run_id, metrics=[empty])
         with pytest.raises(InvalidArgumentError, match="dataset_digest"):
             model_id = registry.create_logged_model(experiment_id, name="m").model_id
             half = Metric(key="acc", value=0.5, timestamp=T0, model_id=model_id, dataset_name="e")
             tracking.log_batch(run_id, metrics=[half])
         assert tracking.get_run(run_id).data.metrics == {}
+
+    def test_a_deleted_model_still_takes_the_metrics_of_its_run(
+        self, stores: Stores, make_run: MakeRun
+    ) -> None:
+        # MLflow's fluent log_metric sends the id of the run's output model with every metric
+        # of that step: deleting the model must not make the run's own metrics fail.
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run()
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        model_id = registry.create_logged_model(experiment_id, name="gone").model_id
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=model_id)])
+        registry.delete_logged_model(model_id)
+
+        tracking.log_batch(
+            run_id, metrics=[Metric(key="acc", value=0.5, timestamp=T0, model_id=model_id)]
+        )
+
+        assert tracking.get_run(run_id).data.metrics == {"acc": 0.5}
 
     def test_runs_record_the_models_they_consume_and_produce(
         self, stores: Stores, make_run: MakeRun
@@ -1132,12 +1158,17 @@ class RegistryStoreContract:
         produced = registry.create_logged_model(experiment_id, name="out").model_id
         consumed = registry.create_logged_model(experiment_id, name="in").model_id
 
-        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=produced, step=2)])
         tracking.log_outputs(run_id, [LoggedModelOutput(model_id=produced, step=5)])
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=produced, step=2)])
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=produced, step=2)])  # again
+        tracking.log_inputs(run_id, models=[LoggedModelInput(model_id=consumed)])
         tracking.log_inputs(run_id, models=[LoggedModelInput(model_id=consumed)])
 
         run = tracking.get_run(run_id)
-        assert run.outputs.model_outputs == [LoggedModelOutput(model_id=produced, step=2)]
+        assert run.outputs.model_outputs == [
+            LoggedModelOutput(model_id=produced, step=2),
+            LoggedModelOutput(model_id=produced, step=5),
+        ]
         assert run.inputs.model_inputs == [LoggedModelInput(model_id=consumed)]
         searched = tracking.search_runs([experiment_id]).items
         assert [r.outputs for r in searched if r.info.run_id == run_id] == [run.outputs]
@@ -1198,3 +1229,10 @@ class RegistryStoreContract:
             names(filter_string="metrics.acc LIKE '9%'")
         with pytest.raises(InvalidArgumentError, match="dataset_name"):
             names(datasets=[DatasetFilter(dataset_name="")])
+        # A digest alone narrows an ordering too: no point has digest "z", so none ranks.
+        by_digest = [LoggedModelOrder(field_name="metrics.acc", dataset_digest="z")]
+        assert names(order_by=by_digest) == ["d", "c", "b", "a"]
+        with pytest.raises(InvalidArgumentError, match="order_by"):
+            names(order_by=[LoggedModelOrder(field_name="name")] * 101)
+        with pytest.raises(InvalidArgumentError, match="datasets"):
+            names(datasets=[DatasetFilter(dataset_name="x")] * 101)

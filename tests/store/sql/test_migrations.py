@@ -13,10 +13,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
+from plinth.entities import LoggedModelOutput
+from plinth.store.sql import SqlTrackingStore
 from plinth.store.sql.migrate import MIGRATIONS_DIR, current_revision, head_revision, upgrade
 from plinth.store.sql.models import Base
+from plinth.store.sql.registry import SqlRegistryStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -58,3 +61,20 @@ def test_search_indexes_downgrade_and_upgrade_again(empty: Engine) -> None:
     upgrade(empty)
     assert index_names(empty, "params") == {"ix_params_key_value"}
     assert drift(empty) == []
+
+
+def test_logged_models_from_before_0005_become_outputs_of_their_runs(empty: Engine) -> None:
+    upgrade(empty)
+    tracking, registry = SqlTrackingStore(empty), SqlRegistryStore(empty)
+    experiment_id = tracking.create_experiment("old")
+    run_id = tracking.create_run(experiment_id, user_id="u", start_time=1).info.run_id
+    produced = registry.create_logged_model(experiment_id, name="m", source_run_id=run_id)
+    registry.create_logged_model(experiment_id, name="orphan")  # no run: no link
+
+    downgrade(empty, "0004")  # the links table goes; runs and logged models stay
+    upgrade(empty)
+
+    outputs = tracking.get_run(run_id).outputs.model_outputs
+    assert outputs == [LoggedModelOutput(model_id=produced.model_id, step=0)]
+    with empty.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM run_model_links")).scalar() == 1

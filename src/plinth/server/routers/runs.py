@@ -95,7 +95,8 @@ def log_batch(run_id: str, body: LogBatch, store: Store) -> None:
 
     Metric values may be ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (JSON has no such numbers).
     """
-    store.log_batch(run_id, metrics=body.metric_entities(), params=body.params, tags=body.tags)
+    metrics = body.metric_entities(run_id)
+    store.log_batch(run_id, metrics=metrics, params=body.params, tags=body.tags)
 
 
 @router.delete("/runs/{run_id}/tags/{key:path}", status_code=NO_CONTENT)

@@ -442,7 +442,8 @@ class LoggedModelMetricRow(Base):
 
 
 class RunModelLinkRow(Base):
-    """A logged model a run consumed (``input``) or produced (``output``, at a step)."""
+    """A logged model a run consumed (``input``, step 0) or produced (``output``, at a step;
+    one model may be an output at several steps, as MLflow records each ``log_outputs``)."""
 
     __tablename__ = "run_model_links"
     __table_args__ = (
@@ -457,7 +458,7 @@ class RunModelLinkRow(Base):
         ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True
     )
     direction: Mapped[str] = mapped_column(String(8), primary_key=True)
-    step: Mapped[int] = mapped_column(BigInteger, default=0)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=0)
 
 
 class EndpointRow(Base):

@@ -188,6 +188,9 @@ _LOGGED_ORDER: dict[str, InstrumentedAttribute[Any]] = {
     "last_updated_time": LoggedModelRow.last_updated_time,
 }
 _MODEL_METRICS = LoggedModelMetricRow
+MAX_SEARCH_TERMS = 100
+"""Most ``datasets`` or ``order_by`` entries in one logged-model search (SQLite refuses a
+statement of about a thousand terms)."""
 
 
 def _in_datasets(datasets: Sequence[DatasetFilter]) -> ColumnElement[bool] | None:
@@ -231,22 +234,24 @@ def _logged_condition(
 
 def _latest_metric(order: LoggedModelOrder, key: str) -> ColumnElement[Any]:
     """The model's latest point of metric ``key`` (on the order's dataset), NULL if none."""
-    scope = _in_datasets(
-        [DatasetFilter(dataset_name=order.dataset_name, dataset_digest=order.dataset_digest)]
-        if order.dataset_name
-        else []
-    )
     value = case((_MODEL_METRICS.is_nan.is_(True), None), else_=_MODEL_METRICS.value)
     latest = (
         select(value)
         .where(_MODEL_METRICS.model_id == LoggedModelRow.model_id, _MODEL_METRICS.key == key)
+        # MLflow's "latest": by time, then step; equal ones by run id.
         .order_by(
-            _MODEL_METRICS.timestamp.desc(), _MODEL_METRICS.step.desc(), _MODEL_METRICS.id.desc()
+            _MODEL_METRICS.timestamp.desc(),
+            _MODEL_METRICS.step.desc(),
+            _MODEL_METRICS.run_id.asc(),
+            _MODEL_METRICS.id.desc(),
         )
         .limit(1)
     )
-    if scope is not None:
-        latest = latest.where(scope)
+    # Each of the order's dataset name and digest narrows the points on its own.
+    if order.dataset_name:
+        latest = latest.where(_MODEL_METRICS.dataset_name == order.dataset_name)
+    if order.dataset_digest:
+        latest = latest.where(_MODEL_METRICS.dataset_digest == order.dataset_digest)
     return latest.scalar_subquery()
 
 
@@ -307,6 +312,12 @@ def logged_model_search_statement(
         InvalidArgumentError: The filter, a dataset or an ordering is invalid.
     """
     _check_window(offset, limit)
+    for name, items in (("datasets", datasets), ("order_by", order_by)):
+        if len(items) > MAX_SEARCH_TERMS:
+            raise InvalidArgumentError(
+                f"{name} has {len(items)} entries; a search takes at most {MAX_SEARCH_TERMS}.",
+                details={"field": name},
+            )
     for i, d in enumerate(datasets):
         if not isinstance(d.dataset_name, str) or not d.dataset_name:
             raise InvalidArgumentError(

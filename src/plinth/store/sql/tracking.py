@@ -83,9 +83,8 @@ _RUN_TABLE = cast(Table, RunRow.__table__)
 _LATEST_TABLE = cast(Table, LatestMetricRow.__table__)
 _MODEL_METRIC_TABLE = cast(Table, LoggedModelMetricRow.__table__)
 _LOGGED_MODEL_TABLE = cast(Table, LoggedModelRow.__table__)
-_ACTIVE_LOGGED_MODELS = select(_LOGGED_MODEL_TABLE.c.model_id).where(
-    _LOGGED_MODEL_TABLE.c.model_id.in_(bindparam("model_ids", expanding=True)),
-    _LOGGED_MODEL_TABLE.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+_KNOWN_LOGGED_MODELS = select(_LOGGED_MODEL_TABLE.c.model_id).where(
+    _LOGGED_MODEL_TABLE.c.model_id.in_(bindparam("model_ids", expanding=True))
 )
 
 # The single-call hot path's statements, built once: building a statement and its cache key
@@ -652,8 +651,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
                 {"run_id": run_id, "model_id": m, "direction": direction, "step": step}
                 for m, step in links
             ],
-            keys=("run_id", "model_id", "direction"),
-            update=(),  # the first record stays, as for datasets
+            keys=("run_id", "model_id", "direction", "step"),
+            update=(),  # a repeated link is recorded once
         )
 
     def _dataset_id(self, s: Session, experiment_id: int, ds: Dataset) -> str:
@@ -892,14 +891,18 @@ def _output_step(model: LoggedModelOutput) -> int:
 
 
 def _optional_text(field: str, value: str | None, limit: int) -> str | None:
+    if value == "":
+        raise InvalidArgumentError(f"{field} is empty; give a value or leave it out.")
     return None if value is None else v.validate_text(field, value, limit)
 
 
 def _require_logged_models(conn: Connection, model_ids: set[str]) -> None:
-    """Raises ``NotFoundError`` naming the first of ``model_ids`` that is not an active
-    logged model: links and metrics to a model that is not there would be lost from view."""
+    """Raises ``NotFoundError`` naming the first of ``model_ids`` that is no logged model:
+    links and metrics to it would be lost from view. A deleted model still takes them, as in
+    MLflow: its run's outputs name it, and MLflow's fluent ``log_metric`` then sends its id
+    with every metric of that step, which must not lose the run's own metric."""
     checked = {_checked_model_id(m) for m in model_ids}
-    found = set(conn.execute(_ACTIVE_LOGGED_MODELS, {"model_ids": sorted(checked)}).scalars())
+    found = set(conn.execute(_KNOWN_LOGGED_MODELS, {"model_ids": sorted(checked)}).scalars())
     missing = sorted(checked - found)
     if missing:
         raise NotFoundError(f"Logged model with ID '{missing[0]}' not found.")

@@ -6,7 +6,8 @@ Create Date: 2026-11-27 16:45:00.000000
 
 ``logged_model_metrics`` keeps the points logged with a ``model_id`` (the run's own
 ``metrics`` table keeps them too); ``run_model_links`` records the logged models a run
-consumed (``log_inputs(models=...)``) or produced (``log_outputs``, what ``log_model`` sends).
+consumed (``log_inputs(models=...)``) or produced (``log_outputs``, what ``log_model`` sends);
+models logged before this revision become outputs of their source runs.
 """
 
 from collections.abc import Sequence
@@ -54,9 +55,16 @@ def upgrade() -> None:
         sa.CheckConstraint("direction IN ('input', 'output')", name="run_model_links_direction"),
         sa.ForeignKeyConstraint(["model_id"], ["logged_models.model_id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("run_id", "model_id", "direction"),
+        sa.PrimaryKeyConstraint("run_id", "model_id", "direction", "step"),
     )
     op.create_index("ix_run_model_links_model", "run_model_links", ["model_id"])
+    # Until now a logged model's run was only its source_run_id (the server took MLflow's
+    # log_outputs and kept nothing more): those runs produced their models at step 0.
+    op.execute(
+        "INSERT INTO run_model_links (run_id, model_id, direction, step) "
+        "SELECT source_run_id, model_id, 'output', 0 FROM logged_models "
+        "WHERE source_run_id IN (SELECT run_id FROM runs)"
+    )
 
 
 def downgrade() -> None:
