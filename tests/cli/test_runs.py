@@ -11,7 +11,13 @@ from typer.testing import Result
 
 from plinth.cli.runs import column_keys, referenced_keys
 from plinth.client import Client
-from plinth.entities import Dataset, DatasetInput, RunTag
+from plinth.entities import (
+    Dataset,
+    DatasetInput,
+    LoggedModelInput,
+    LoggedModelOutput,
+    RunTag,
+)
 
 Cli = Callable[..., Result]
 MakeRun = Callable[..., str]
@@ -108,7 +114,7 @@ def test_list_with_a_malformed_filter_exits_2(cli: Cli, two_runs: tuple[str, str
 
 
 # -- show ------------------------------------------------------------------------------------
-def test_show_prints_info_params_metrics_tags_inputs_comments_and_artifacts(
+def test_show_prints_info_params_metrics_tags_inputs_models_comments_and_artifacts(
     cli: Cli, client: Client, experiment_id: str, make_run: MakeRun, tmp_path: Path
 ) -> None:
     run_id = make_run(
@@ -123,6 +129,10 @@ def test_show_prints_info_params_metrics_tags_inputs_comments_and_artifacts(
     client.log_inputs(run_id, [DatasetInput(dataset=dataset, tags=[context])])
     client.add_comment(run_id, "looks promising")
     client.log_text(run_id, "weights", "model/weights.txt")
+    produced = client.stores.registry.create_logged_model(experiment_id, name="clf").model_id
+    consumed = client.stores.registry.create_logged_model(experiment_id, name="base").model_id
+    client.log_outputs(run_id, [LoggedModelOutput(model_id=produced, step=3)])
+    client.log_inputs(run_id, models=[LoggedModelInput(model_id=consumed)])
 
     result = cli("runs", "show", run_id)
 
@@ -133,6 +143,8 @@ def test_show_prints_info_params_metrics_tags_inputs_comments_and_artifacts(
     assert "customers" in out and "abc123" in out and "training" in out
     assert "looks promising" in out
     assert "model/weights.txt" in out
+    assert "Logged models (2)" in out
+    assert f"models:/{produced}" in out and f"models:/{consumed}" in out
     assert "mlflow.source.name" not in out
     assert "system tags (mlflow.*, plinth.*) hidden" in out
 

@@ -186,7 +186,7 @@ def show_run(
     ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Show a run: info, params, latest metrics, tags, inputs, comments and artifacts."""
+    """Show a run: info, params, latest metrics, tags, inputs, models, comments, artifacts."""
     client = client_of(ctx)
     run = client.get_run(run_id)
     comments = client.list_comments(run_id)
@@ -225,6 +225,7 @@ def run_sections(
     }
     hidden = len(run.data.tags) - len(shown_tags)
     inputs = run.inputs.dataset_inputs
+    models = len(run.outputs.model_outputs) + len(run.inputs.model_inputs)
     return [
         Section(f"Params ({len(run.data.params)})", _mapping_table(run.data.params)),
         Section(f"Metrics, latest ({len(run.data.metrics)})", _mapping_table(run.data.metrics)),
@@ -236,6 +237,7 @@ def run_sections(
             else None,
         ),
         Section(f"Data inputs ({len(inputs)})", _inputs_table(run)),
+        Section(f"Logged models ({models})", _models_table(run)),
         Section(f"Comments ({len(comments)})", comments_table(comments)),
         Section(f"Artifacts ({len(artifacts)})", _artifacts_table(artifacts)),
     ]
@@ -271,6 +273,16 @@ def _inputs_table(run: Run) -> Table:
     for item in run.inputs.dataset_inputs:
         dataset = item.dataset
         table.add_row(dataset.name, item.context or "-", dataset.digest, dataset.source)
+    return table
+
+
+def _models_table(run: Run) -> Table:
+    """The logged models (``models:/m-...``) the run produced, then those it consumed."""
+    table = make_table("Model", "Role", "Step")
+    for output in run.outputs.model_outputs:
+        table.add_row(f"models:/{output.model_id}", "output", str(output.step))
+    for item in run.inputs.model_inputs:
+        table.add_row(f"models:/{item.model_id}", "input", "-")
     return table
 
 
