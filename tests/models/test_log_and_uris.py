@@ -62,10 +62,11 @@ def test_the_logged_model_is_the_runs_output_and_takes_metrics_given_its_id(
 ) -> None:
     fitted = fit("sklearn", tmp_path)
     with plinth.start_run(log_environment=False) as run:
+        plinth.log_metric("before", 1.0)  # no model yet: the run's alone
         info = log_model(fitted.model, input_example=make_frame(3))
-        plinth.log_metric("auc", 0.9, model_id=info.model_id)
+        plinth.log_metric("auc", 0.9)  # step 0, the model's step: the model's too (MLflow 3)
         plinth.log_metrics({"f1": 0.7, "acc": 0.8}, step=1, model_id=info.model_id)
-        plinth.log_metric("loss", 0.1)  # the run's alone
+        plinth.log_metric("loss", 0.1, step=2)  # another step: the run's alone
 
     client = plinth.get_client()
     outputs = client.get_run(run.info.run_id).outputs.model_outputs

@@ -113,8 +113,13 @@ def log_model(
         input_example=input_example,
         artifacts=artifacts,
     )
-    # The run's output, as MLflow 3's log_model records it (run.outputs.model_outputs).
-    client.log_outputs(run_id, [LoggedModelOutput(model_id=logged.model_id, step=0)])
+    # The run's output, as MLflow 3's log_model records it (run.outputs.model_outputs); the
+    # fluent API then records the active run's metrics of step 0 on the model too.
+    output = LoggedModelOutput(model_id=logged.model_id, step=0)
+    client.log_outputs(run_id, [output])
+    active = fluent.active_run()
+    if active is not None and active.run_id == run_id:
+        active.record_model_output(output)
     version = _register(client, model_uri, registered_model_name) if registered_model_name else None
     return ModelInfo(
         model_uri=model_uri,

@@ -26,6 +26,7 @@ from plinth.entities import (
     Dataset,
     DatasetInput,
     Experiment,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
@@ -87,6 +88,18 @@ class ActiveRun:
 
     def __init__(self, run: Run) -> None:
         self._run = run
+        # Logged models this run produced through ``plinth.log_model``, in order: metrics
+        # the fluent API logs at one of their steps belong to the latest of them too.
+        self._model_outputs: list[LoggedModelOutput] = []
+
+    def record_model_output(self, output: LoggedModelOutput) -> None:
+        """Note a logged model this run produced (``plinth.log_model`` calls this)."""
+        self._model_outputs.append(output)
+
+    def model_at_step(self, step: int) -> str | None:
+        """The latest logged model this run produced at ``step``, if any."""
+        found = [o.model_id for o in self._model_outputs if o.step == step]
+        return found[-1] if found else None
 
     @property
     def info(self) -> Any:
@@ -340,11 +353,12 @@ def log_metric(
     *,
     model_id: str | None = None,
 ) -> None:
-    """Log a metric to the active run; ``model_id`` also records it on that logged model
-    (``plinth.log_model(...).model_id``), as ``mlflow.log_metric(..., model_id=)``."""
-    get_client().log_metric(
-        _run_id(), key, value, timestamp=timestamp, step=step, model_id=model_id
-    )
+    """Log a metric to the active run. It is also recorded on logged model ``model_id``,
+    or, as MLflow 3 does, on the latest model this run logged (``plinth.log_model``) at the
+    same step."""
+    run_id = _run_id()
+    model_id = model_id or _model_at_step(step or 0)
+    get_client().log_metric(run_id, key, value, timestamp=timestamp, step=step, model_id=model_id)
 
 
 def log_metrics(
@@ -354,13 +368,21 @@ def log_metrics(
     *,
     model_id: str | None = None,
 ) -> None:
-    """Log several metrics to the active run at once (and to the logged model ``model_id``)."""
+    """Log several metrics to the active run at once; the logged model they are recorded on
+    is chosen as for ``log_metric``."""
+    run_id = _run_id()
+    model_id = model_id or _model_at_step(step or 0)
     ts = timestamp or now_ms()
     batch = [
         Metric(key=k, value=v, timestamp=ts, step=step or 0, model_id=model_id)
         for k, v in metrics.items()
     ]
-    get_client().log_batch(_run_id(), metrics=batch)
+    get_client().log_batch(run_id, metrics=batch)
+
+
+def _model_at_step(step: int) -> str | None:
+    run = active_run()
+    return None if run is None else run.model_at_step(step)
 
 
 def set_tag(key: str, value: Any) -> None:
