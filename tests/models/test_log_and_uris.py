@@ -57,12 +57,13 @@ def test_log_model_records_a_ready_logged_model_pointing_at_the_run(
     assert load_model(f"models:/{info.model_id}").metadata.model_id == info.model_id
 
 
-def test_the_logged_model_is_the_runs_output_and_takes_metrics_given_its_id(
+def test_the_logged_model_is_the_runs_output_and_takes_the_metrics_of_its_step(
     tracking: Settings, tmp_path: Path
 ) -> None:
     fitted = fit("sklearn", tmp_path)
     with plinth.start_run(log_environment=False) as run:
-        plinth.log_metric("before", 1.0)  # no model yet: the run's alone
+        plinth.log_metric("before", 1.0)  # step 0: the model's too, once it is logged
+        plinth.log_metric("early", 2.0, step=1)  # another step: the run's alone
         info = log_model(fitted.model, input_example=make_frame(3))
         plinth.log_metric("auc", 0.9)  # step 0, the model's step: the model's too (MLflow 3)
         plinth.log_metrics({"f1": 0.7, "acc": 0.8}, step=1, model_id=info.model_id)
@@ -75,8 +76,11 @@ def test_the_logged_model_is_the_runs_output_and_takes_metrics_given_its_id(
     assert {m.key: (m.value, m.step) for m in metrics} == {
         "acc": (0.8, 1),
         "auc": (0.9, 0),
+        "before": (1.0, 0),
         "f1": (0.7, 1),
     }
+    assert len(client.get_metric_history(run.info.run_id, "before")) == 1  # kept once
+    assert client.get_run(run.info.run_id).inputs.model_inputs == []  # its own output
     experiment_id = run.info.experiment_id
     found = client.search_logged_models(
         [experiment_id],
@@ -86,6 +90,33 @@ def test_the_logged_model_is_the_runs_output_and_takes_metrics_given_its_id(
     assert [m.model_id for m in found] == [info.model_id]
     with pytest.raises(InvalidArgumentError, match="LoggedModelOrder"):
         client.search_logged_models([experiment_id], order_by=["metrics.f1"])  # type: ignore[list-item]
+
+
+def test_fluent_metrics_go_to_every_model_of_their_step_also_after_a_resume(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    fitted = fit("sklearn", tmp_path)
+    with plinth.start_run(log_environment=False) as baseline_run:
+        baseline = log_model(fitted.model, name="baseline")
+    with plinth.start_run(log_environment=False) as run:
+        first = log_model(fitted.model, name="a")
+        second = log_model(fitted.model, name="b")
+        holdout = plinth.log_input(make_frame(5), name="holdout", context="evaluation")
+        plinth.log_metric("auc", 0.9, dataset=holdout)
+        plinth.log_metric("base_auc", 0.8, model_id=baseline.model_id)
+    with plinth.start_run(run_id=run.info.run_id, log_environment=False):
+        plinth.log_metrics({"resumed": 1.0})
+
+    client = plinth.get_client()
+    for info in (first, second):
+        points = client.get_logged_model(info.model_id).metrics
+        assert {(m.key, m.dataset_name) for m in points} == {("auc", "holdout"), ("resumed", None)}
+    assert len(client.get_metric_history(run.info.run_id, "auc")) == 1
+    assert [m.key for m in client.get_logged_model(baseline.model_id).metrics] == ["base_auc"]
+    stored = client.get_run(run.info.run_id)
+    assert [o.model_id for o in stored.outputs.model_outputs] == [first.model_id, second.model_id]
+    assert [m.model_id for m in stored.inputs.model_inputs] == [baseline.model_id]
+    assert baseline_run.info.run_id != run.info.run_id
 
 
 def test_log_model_into_a_deleted_run_is_refused_before_anything_is_created(

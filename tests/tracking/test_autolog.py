@@ -44,6 +44,12 @@ def test_fit_logs_params_training_metrics_and_the_model(autologged: None) -> Non
     assert got.data.tags["estimator_name"] == "LogisticRegression"
     files = [f.path for f in plinth.list_artifacts(run.run_id, "model")]
     assert "model/MLmodel" in files and "model/model.pkl" in files
+    # As MLflow 3's autolog: a logged model, the run's output, carrying the training metrics.
+    (output,) = got.outputs.model_outputs
+    logged = plinth.get_client().get_logged_model(output.model_id)
+    assert logged.source_run_id == run.run_id
+    assert {m.key for m in logged.metrics} == set(got.data.metrics)
+    assert plinth.load_model(f"models:/{output.model_id}").predict(x[:3]) is not None
 
 
 def test_a_pipeline_is_one_run_and_fit_without_a_run_starts_one(autologged: None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plinth.client import Client
@@ -117,6 +117,7 @@ def log_model(
     # fluent API then records the active run's metrics of step 0 on the model too.
     output = LoggedModelOutput(model_id=logged.model_id, step=0)
     client.log_outputs(run_id, [output])
+    _link_step_metrics(client, run_id, output)
     active = fluent.active_run()
     if active is not None and active.run_id == run_id:
         active.record_model_output(output)
@@ -177,6 +178,19 @@ def _run_id(run_id: str | None, *, explicit_client: Client | None) -> str:
             "log_model with an explicit client needs run_id= (or an active run)."
         )
     return fluent.start_run().run_id
+
+
+def _link_step_metrics(client: Client, run_id: str, output: LoggedModelOutput) -> None:
+    """The run's points at the model's step become the model's too, as MLflow 3's log_model
+    does: metrics computed before the model was logged describe it as well."""
+    points = [
+        replace(point, model_id=output.model_id)
+        for key in client.get_run(run_id).data.metrics
+        for point in client.get_metric_history(run_id, key)
+        if point.step == output.step
+    ]
+    if points:
+        client.log_batch(run_id, metrics=points)
 
 
 def _register(client: Client, model_uri: str, name: str) -> ModelVersion:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import functools
 import logging
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from plinth.entities import Metric, Param, RunStatus, RunTag, now_ms
 from plinth.entities.validation import MAX_PARAM_VALUE_LENGTH
-from plinth.models.package import save_model
+from plinth.models.log import log_model
 from plinth.tracking import fluent
 
 log = logging.getLogger("plinth.autolog")
@@ -151,9 +149,9 @@ def _log_fitted(estimator: Any, x: Any, y: Any) -> None:
     if metrics:
         client.log_batch(run.run_id, metrics=metrics)
     if _settings["log_models"]:
-        with tempfile.TemporaryDirectory() as tmp:
-            save_model(estimator, Path(tmp) / "model", run_id=run.run_id)
-            client.log_artifacts(run.run_id, Path(tmp) / "model", "model")
+        # A logged model (models:/m-...), the run's output carrying the training metrics
+        # above, as MLflow 3's autolog makes.
+        log_model(estimator, "model", run_id=run.run_id, client=client)
 
 
 def training_metrics(estimator: Any, x: Any, y: Any) -> dict[str, float]:

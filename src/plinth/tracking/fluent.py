@@ -26,6 +26,7 @@ from plinth.entities import (
     Dataset,
     DatasetInput,
     Experiment,
+    LoggedModelInput,
     LoggedModelOutput,
     Metric,
     Param,
@@ -88,18 +89,29 @@ class ActiveRun:
 
     def __init__(self, run: Run) -> None:
         self._run = run
-        # Logged models this run produced through ``plinth.log_model``, in order: metrics
-        # the fluent API logs at one of their steps belong to the latest of them too.
-        self._model_outputs: list[LoggedModelOutput] = []
+        # The logged models this run produced (in order) and consumed, as stored when it
+        # started or resumed and as logged since: metrics the fluent API logs at an output's
+        # step belong to that model too, as in MLflow 3.
+        self._model_outputs = list(run.outputs.model_outputs)
+        self._model_inputs = {m.model_id for m in run.inputs.model_inputs}
 
     def record_model_output(self, output: LoggedModelOutput) -> None:
         """Note a logged model this run produced (``plinth.log_model`` calls this)."""
         self._model_outputs.append(output)
 
-    def model_at_step(self, step: int) -> str | None:
-        """The latest logged model this run produced at ``step``, if any."""
-        found = [o.model_id for o in self._model_outputs if o.step == step]
-        return found[-1] if found else None
+    def models_at_step(self, step: int) -> list[str]:
+        """The logged models this run produced at ``step``, in the order they were logged."""
+        return list(dict.fromkeys(o.model_id for o in self._model_outputs if o.step == step))
+
+    def knows_model(self, model_id: str) -> bool:
+        """Whether the run produced or consumed logged model ``model_id``."""
+        return model_id in self._model_inputs or any(
+            o.model_id == model_id for o in self._model_outputs
+        )
+
+    def record_model_input(self, model_id: str) -> None:
+        """Note a logged model this run consumed."""
+        self._model_inputs.add(model_id)
 
     @property
     def info(self) -> Any:
@@ -352,13 +364,15 @@ def log_metric(
     timestamp: int | None = None,
     *,
     model_id: str | None = None,
+    dataset: Dataset | None = None,
 ) -> None:
-    """Log a metric to the active run. It is also recorded on logged model ``model_id``,
-    or, as MLflow 3 does, on the latest model this run logged (``plinth.log_model``) at the
-    same step."""
-    run_id = _run_id()
-    model_id = model_id or _model_at_step(step or 0)
-    get_client().log_metric(run_id, key, value, timestamp=timestamp, step=step, model_id=model_id)
+    """Log a metric to the active run.
+
+    As in MLflow 3, the point also belongs to logged model ``model_id`` (recorded as an input
+    of the run unless the run produced it), or else to every model the run logged
+    (``plinth.log_model``) at the same step. ``dataset`` (what ``plinth.log_input`` returned)
+    names the data the model was measured on."""
+    log_metrics({key: value}, step=step, timestamp=timestamp, model_id=model_id, dataset=dataset)
 
 
 def log_metrics(
@@ -367,22 +381,42 @@ def log_metrics(
     timestamp: int | None = None,
     *,
     model_id: str | None = None,
+    dataset: Dataset | None = None,
 ) -> None:
-    """Log several metrics to the active run at once; the logged model they are recorded on
-    is chosen as for ``log_metric``."""
+    """Log several metrics to the active run at once, each linked as ``log_metric`` links."""
     run_id = _run_id()
-    model_id = model_id or _model_at_step(step or 0)
+    step = step or 0
+    models = _metric_models(model_id, step)
     ts = timestamp or now_ms()
+    name, digest = (dataset.name, dataset.digest) if dataset is not None else (None, None)
     batch = [
-        Metric(key=k, value=v, timestamp=ts, step=step or 0, model_id=model_id)
+        Metric(
+            key=k,
+            value=v,
+            timestamp=ts,
+            step=step,
+            model_id=m,
+            dataset_name=name if m else None,
+            dataset_digest=digest if m else None,
+        )
         for k, v in metrics.items()
+        for m in models
     ]
     get_client().log_batch(run_id, metrics=batch)
 
 
-def _model_at_step(step: int) -> str | None:
+def _metric_models(model_id: str | None, step: int) -> list[str | None]:
+    """The logged models a fluent metric belongs to ([None]: the run's alone). One point
+    per model is sent; the store keeps the run's copy once."""
     run = active_run()
-    return None if run is None else run.model_at_step(step)
+    if run is None:
+        return [model_id]
+    if model_id is not None:
+        if not run.knows_model(model_id):
+            get_client().log_inputs(run.run_id, models=[LoggedModelInput(model_id=model_id)])
+            run.record_model_input(model_id)
+        return [model_id]
+    return list(run.models_at_step(step)) or [None]
 
 
 def set_tag(key: str, value: Any) -> None:

@@ -259,6 +259,34 @@ def test_logged_model_artifacts_are_listed_and_served_to_the_ui(
     assert escape.status_code == 400
 
 
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
+def test_two_models_in_a_run_keep_each_metric_point_once(mlflow_env: str, unique: str) -> None:
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
+    model = LogisticRegression().fit(x, [0, 1, 0, 1])
+    options = {
+        "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        "pip_requirements": ["scikit-learn"],
+    }
+    mlflow.set_experiment(f"two-{unique}")
+
+    with mlflow.start_run() as run:
+        mlflow.log_metric("before", 0.5)  # each log_model re-sends it with its model's id
+        first = mlflow.sklearn.log_model(model, name="a", **options)
+        second = mlflow.sklearn.log_model(model, name="b", **options)
+        mlflow.log_metric("auc", 0.9)  # MLflow's log_metric: the step's first model
+        mlflow.log_metrics({"f1": 0.7})  # MLflow's log_metrics: one point per model
+
+    client = MlflowClient()
+    run_id = run.info.run_id
+    for key in ("before", "auc", "f1"):
+        assert len(client.get_metric_history(run_id, key)) == 1, key
+    first_keys = [m.key for m in client.get_logged_model(first.model_id).metrics]
+    second_keys = [m.key for m in client.get_logged_model(second.model_id).metrics]
+    assert (sorted(first_keys), sorted(second_keys)) == (["auc", "before", "f1"], ["before", "f1"])
+    outputs = client.get_run(run_id).outputs.model_outputs
+    assert [o.model_id for o in outputs] == [first.model_id, second.model_id]  # logging order
+
+
 def test_run_outputs_and_model_inputs_are_recorded_on_the_run(
     http: httpx.Client, client: MlflowClient, experiment_id: str
 ) -> None:

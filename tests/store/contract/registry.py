@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 
 import pytest
@@ -29,6 +30,7 @@ from plinth.entities import (
     Metric,
     Page,
     Param,
+    RunStatus,
     RunTag,
 )
 from plinth.entities.registry import (
@@ -1149,6 +1151,32 @@ class RegistryStoreContract:
 
         assert tracking.get_run(run_id).data.metrics == {"acc": 0.5}
 
+    def test_a_point_sent_again_for_a_model_is_kept_once(
+        self, stores: Stores, make_run: MakeRun
+    ) -> None:
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run(auc=0.5)  # logged at T0, step 0
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        models = [registry.create_logged_model(experiment_id, name=n).model_id for n in "ab"]
+        same = [Metric(key="auc", value=0.5, timestamp=T0, model_id=m) for m in models]
+
+        tracking.log_batch(run_id, metrics=same)  # the run's point again, for two models
+        tracking.log_batch(run_id, metrics=same[:1])  # and once more for the first
+        tracking.update_run_info(run_id, status=RunStatus.FINISHED, end_time=T0 + 1)
+        late = registry.create_logged_model(experiment_id, name="late").model_id
+        # Linking a finished run's point to a model leaves the run's record as it was ...
+        tracking.log_batch(run_id, metrics=[replace(same[0], model_id=late)])
+        # ... but a new point is still refused.
+        with pytest.raises(ConflictError):
+            new = Metric(key="auc", value=0.6, timestamp=T0, model_id=late)
+            tracking.log_batch(run_id, metrics=[new])
+
+        assert [p.value for p in tracking.get_metric_history(run_id, "auc").items] == [0.5]
+        for model_id in (*models, late):
+            assert [(m.key, m.value) for m in registry.get_logged_model(model_id).metrics] == [
+                ("auc", 0.5)
+            ]
+
     def test_runs_record_the_models_they_consume_and_produce(
         self, stores: Stores, make_run: MakeRun
     ) -> None:
@@ -1165,9 +1193,9 @@ class RegistryStoreContract:
         tracking.log_inputs(run_id, models=[LoggedModelInput(model_id=consumed)])
 
         run = tracking.get_run(run_id)
-        assert run.outputs.model_outputs == [
-            LoggedModelOutput(model_id=produced, step=2),
+        assert run.outputs.model_outputs == [  # in the order they were logged
             LoggedModelOutput(model_id=produced, step=5),
+            LoggedModelOutput(model_id=produced, step=2),
         ]
         assert run.inputs.model_inputs == [LoggedModelInput(model_id=consumed)]
         searched = tracking.search_runs([experiment_id]).items

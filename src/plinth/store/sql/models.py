@@ -443,22 +443,21 @@ class LoggedModelMetricRow(Base):
 
 class RunModelLinkRow(Base):
     """A logged model a run consumed (``input``, step 0) or produced (``output``, at a step;
-    one model may be an output at several steps, as MLflow records each ``log_outputs``)."""
+    one model may be an output at several steps, as MLflow records each ``log_outputs``).
+    ``id`` keeps the order they were logged in, which MLflow's fluent API relies on."""
 
     __tablename__ = "run_model_links"
     __table_args__ = (
         CheckConstraint("direction IN ('input', 'output')", name="run_model_links_direction"),
+        UniqueConstraint("run_id", "model_id", "direction", "step", name="uq_run_model_links"),
         Index("ix_run_model_links_model", "model_id"),
     )
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
-    model_id: Mapped[str] = mapped_column(
-        ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True
-    )
-    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
-    step: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=0)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(8))
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class EndpointRow(Base):

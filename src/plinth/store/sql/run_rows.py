@@ -74,7 +74,7 @@ _INPUT_ROWS = (
 )
 _LINK_ROWS = _of_runs(
     _LINKS.c.run_id, _LINKS.c.model_id, _LINKS.c.direction, _LINKS.c.step
-).order_by(_LINKS.c.step, _LINKS.c.model_id)
+).order_by(_LINKS.c.id)  # the order they were logged in
 
 
 def chunks(values: Sequence[Any]) -> Iterator[list[Any]]:

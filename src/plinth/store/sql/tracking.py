@@ -436,6 +436,16 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         model_rows: list[dict[str, object]],
     ) -> None:
         _require_active_run(run)
+        if model_rows:
+            # Points naming models come again: MLflow's log_model re-sends the run's points
+            # of its step with the new model's id, and its log_metrics sends one point per
+            # model of the step. As MLflow's server does (its keys make them one row), an
+            # identical point is kept once, on the run and on each model; linking a finished
+            # run's points to a model leaves the run's record as it was.
+            _require_logged_models(conn, {str(r["model_id"]) for r in model_rows})
+            stored_points = _run_points(run.run_id, metric_rows)
+            metric_rows = _unseen(conn, stored_points, _POINT, metric_rows)
+            model_rows = _unseen(conn, _model_points(model_rows), _MODEL_POINT, model_rows)
         if (metric_rows or param_values) and RunStatus(run.status).is_terminal:
             raise ConflictError(
                 f"Run {run.run_id} is {run.status}; metrics and params can only be logged to "
@@ -443,12 +453,11 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
                 f"start_run(run_id='{run.run_id}')."
             )
         self._insert_params(conn, run.run_id, param_values)
+        if model_rows:
+            insert_rows(conn, _MODEL_METRIC_TABLE, model_rows)
         if metric_rows:
             insert_rows(conn, _METRIC_TABLE, metric_rows)
             self._update_latest_metrics(conn, run.run_id, metric_rows)
-        if model_rows:
-            _require_logged_models(conn, {str(r["model_id"]) for r in model_rows})
-            insert_rows(conn, _MODEL_METRIC_TABLE, model_rows)
         if tag_values:
             self._upsert_tags(conn, run.run_id, tag_values)
 
@@ -869,6 +878,47 @@ def _model_metric_rows(
             }
         )
     return rows
+
+
+_POINT = ("key", "timestamp", "step", "value", "is_nan")
+_MODEL_POINT = ("model_id", "run_id", *_POINT, "dataset_name", "dataset_digest")
+
+
+def _run_points(run_id: str, rows: list[dict[str, object]]) -> Select[Any]:
+    """The run's stored points of the keys in ``rows``, as ``_POINT`` tuples."""
+    keys = sorted({str(r["key"]) for r in rows})
+    table = _METRIC_TABLE
+    return select(*(table.c[c] for c in _POINT)).where(
+        table.c.run_id == run_id, table.c.key.in_(keys)
+    )
+
+
+def _model_points(rows: list[dict[str, object]]) -> Select[Any]:
+    """The stored model points of the models and keys in ``rows``, as ``_MODEL_POINT``."""
+    models = sorted({str(r["model_id"]) for r in rows})
+    keys = sorted({str(r["key"]) for r in rows})
+    table = _MODEL_METRIC_TABLE
+    return select(*(table.c[c] for c in _MODEL_POINT)).where(
+        table.c.model_id.in_(models), table.c.key.in_(keys)
+    )
+
+
+def _unseen(
+    conn: Connection,
+    stored: Select[Any],
+    columns: tuple[str, ...],
+    rows: list[dict[str, object]],
+) -> list[dict[str, object]]:
+    """``rows`` without those equal (on ``columns``, what ``stored`` selects) to a stored
+    row or to an earlier row of the list."""
+    seen = {tuple(row) for row in conn.execute(stored)}
+    fresh = []
+    for row in rows:
+        point = tuple(row[c] for c in columns)
+        if point not in seen:
+            seen.add(point)
+            fresh.append(row)
+    return fresh
 
 
 def _checked_model_id(model_id: object) -> str:

@@ -48,6 +48,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "run_model_links",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("model_id", sa.String(length=40), nullable=False),
         sa.Column("direction", sa.String(length=8), nullable=False),
@@ -55,7 +61,8 @@ def upgrade() -> None:
         sa.CheckConstraint("direction IN ('input', 'output')", name="run_model_links_direction"),
         sa.ForeignKeyConstraint(["model_id"], ["logged_models.model_id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("run_id", "model_id", "direction", "step"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("run_id", "model_id", "direction", "step", name="uq_run_model_links"),
     )
     op.create_index("ix_run_model_links_model", "run_model_links", ["model_id"])
     # Until now a logged model's run was only its source_run_id (the server took MLflow's
@@ -63,7 +70,7 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO run_model_links (run_id, model_id, direction, step) "
         "SELECT source_run_id, model_id, 'output', 0 FROM logged_models "
-        "WHERE source_run_id IN (SELECT run_id FROM runs)"
+        "WHERE source_run_id IN (SELECT run_id FROM runs) ORDER BY creation_time, model_id"
     )
 
 
