@@ -1172,6 +1172,17 @@ class RegistryStoreContract:
             tracking.log_batch(run_id, metrics=[new])
 
         assert [p.value for p in tracking.get_metric_history(run_id, "auc").items] == [0.5]
+        # A long batch (more steps than one IN list holds) is matched as well.
+        other = make_run()
+        curved = registry.create_logged_model(experiment_id, name="curved").model_id
+        curve = [
+            Metric(key="loss", value=1 / (i + 1), timestamp=T0 + i, step=i, model_id=curved)
+            for i in range(950)
+        ]
+        tracking.log_batch(other, metrics=curve)
+        tracking.log_batch(other, metrics=curve)
+        assert len(tracking.get_metric_history(other, "loss").items) == 950
+        assert len(registry.get_logged_model(curved).metrics) == 950
         for model_id in (*models, late):
             assert [(m.key, m.value) for m in registry.get_logged_model(model_id).metrics] == [
                 ("auc", 0.5)

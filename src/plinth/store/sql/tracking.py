@@ -65,7 +65,13 @@ from plinth.store.sql.models import (
     RunRow,
     TagRow,
 )
-from plinth.store.sql.run_rows import chunks, load_run_info, load_runs, load_runs_by_id
+from plinth.store.sql.run_rows import (
+    IN_CHUNK,
+    chunks,
+    load_run_info,
+    load_runs,
+    load_runs_by_id,
+)
 from plinth.store.sql.run_search import choose_driver, run_search_statement
 from plinth.store.sql.search import (
     decode_page_token,
@@ -885,22 +891,34 @@ _MODEL_POINT = ("model_id", "run_id", *_POINT, "dataset_name", "dataset_digest")
 
 
 def _run_points(run_id: str, rows: list[dict[str, object]]) -> Select[Any]:
-    """The run's stored points of the keys in ``rows``, as ``_POINT`` tuples."""
-    keys = sorted({str(r["key"]) for r in rows})
+    """The run's stored points that may equal one of ``rows``, as ``_POINT`` tuples: only
+    their keys, steps and timestamps are read (not a metric's whole history per call)."""
     table = _METRIC_TABLE
     return select(*(table.c[c] for c in _POINT)).where(
-        table.c.run_id == run_id, table.c.key.in_(keys)
+        table.c.run_id == run_id, *_same_key_step_time(table, rows)
     )
 
 
 def _model_points(rows: list[dict[str, object]]) -> Select[Any]:
-    """The stored model points of the models and keys in ``rows``, as ``_MODEL_POINT``."""
+    """The stored model points that may equal one of ``rows``, as ``_MODEL_POINT``."""
     models = sorted({str(r["model_id"]) for r in rows})
-    keys = sorted({str(r["key"]) for r in rows})
     table = _MODEL_METRIC_TABLE
     return select(*(table.c[c] for c in _MODEL_POINT)).where(
-        table.c.model_id.in_(models), table.c.key.in_(keys)
+        table.c.model_id.in_(models), *_same_key_step_time(table, rows)
     )
+
+
+def _same_key_step_time(table: Table, rows: list[dict[str, object]]) -> list[Any]:
+    """``IN`` filters on the rows' keys, then steps, then timestamps, as many as fit in
+    ``IN_CHUNK`` bound values (old SQLite builds allow 999 per statement)."""
+    filters, budget = [], IN_CHUNK
+    for column in ("key", "step", "timestamp"):
+        values = sorted({r[column] for r in rows})  # type: ignore[type-var]
+        budget -= len(values)
+        if budget < 0:
+            break
+        filters.append(table.c[column].in_(values))
+    return filters
 
 
 def _unseen(
