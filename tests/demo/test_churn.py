@@ -175,6 +175,19 @@ def test_the_logged_model_predicts_on_raw_customer_rows(quick: QuickDemo, tmp_pa
     assert roc_auc(rows[TARGET].to_numpy(), probability) == pytest.approx(best.val_auc)
 
 
+def test_each_runs_logged_model_carries_its_final_metrics(quick: QuickDemo) -> None:
+    for ranked in quick.report.ranked:
+        run = quick.client.get_run(ranked.run_id)
+        (output,) = run.outputs.model_outputs
+        metrics = quick.client.get_logged_model(output.model_id).metrics
+
+        # Logged at the last training step: that step's points are the model's too.
+        assert {m.step for m in metrics} == {output.step}
+        by_key = {m.key: m.value for m in metrics}
+        assert by_key["val_auc"] == pytest.approx(run.data.metrics["val_auc"])
+        assert by_key["val_auc"] == pytest.approx(ranked.val_auc)
+
+
 def test_report_says_where_everything_is(quick: QuickDemo) -> None:
     report = quick.report
 

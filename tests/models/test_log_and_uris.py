@@ -17,7 +17,7 @@ from plinth.client import Client
 from plinth.config import Settings
 from plinth.entities import LoggedModelOutput
 from plinth.entities.registry import LoggedModelStatus, Stage
-from plinth.errors import ConflictError, InvalidArgumentError, NotFoundError
+from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from plinth.models import ModelInfo, load_model, log_model
 
 MODEL_URI_TAG = "plinth.model_uri"
@@ -117,6 +117,23 @@ def test_fluent_metrics_go_to_every_model_of_their_step_also_after_a_resume(
     assert [o.model_id for o in stored.outputs.model_outputs] == [first.model_id, second.model_id]
     assert [m.model_id for m in stored.inputs.model_inputs] == [baseline.model_id]
     assert baseline_run.info.run_id != run.info.run_id
+
+
+def test_a_second_package_under_the_same_name_is_refused(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    fitted = fit("sklearn", tmp_path)
+    with plinth.start_run(log_environment=False) as run:
+        log_model(fitted.model, name="model")
+        with pytest.raises(AlreadyExistsError, match="another name"):
+            log_model(fitted.model, name="model")
+        later = log_model(fitted.model, name="model-b", step=7)
+
+    client = plinth.get_client()
+    outputs = client.get_run(run.info.run_id).outputs.model_outputs
+    assert [o.step for o in outputs] == [0, 7]
+    assert outputs[1].model_id == later.model_id
+    assert len(client.search_logged_models([run.info.experiment_id]).items) == 2
 
 
 def test_log_model_into_a_deleted_run_is_refused_before_anything_is_created(

@@ -52,6 +52,30 @@ def test_fit_logs_params_training_metrics_and_the_model(autologged: None) -> Non
     assert plinth.load_model(f"models:/{output.model_id}").predict(x[:3]) is not None
 
 
+def test_two_fits_in_one_run_are_two_models_each_with_its_own_metrics(
+    autologged: None,
+) -> None:
+    x, y = _data()
+    with plinth.start_run() as run:
+        first = LogisticRegression().fit(x, y)
+        second = LogisticRegression().fit(x[:60], y[:60])
+
+    client = plinth.get_client()
+    outputs = client.get_run(run.run_id).outputs.model_outputs
+    assert len(outputs) == 2
+    for output, fitted, uri in zip(outputs, (first, second), ("model", "model-2"), strict=True):
+        logged = client.get_logged_model(output.model_id)
+        assert logged.tags["plinth.model_uri"] == f"runs:/{run.run_id}/{uri}"
+        loaded = plinth.load_model(f"models:/{output.model_id}")
+        np.testing.assert_array_equal(loaded.predict(x), fitted.predict(x))
+        keys = [m.key for m in logged.metrics]
+        assert len(keys) == len(set(keys))  # this fit's training metrics, once each
+        score = next(m.value for m in logged.metrics if m.key == "training_score")
+        assert score == pytest.approx(
+            fitted.score(*((x, y) if uri == "model" else (x[:60], y[:60])))
+        )
+
+
 def test_a_pipeline_is_one_run_and_fit_without_a_run_starts_one(autologged: None) -> None:
     x, y = _data()
     pipeline = make_pipeline(StandardScaler(), LogisticRegression())

@@ -170,7 +170,7 @@ def train_one(point: GridPoint, data: ChurnData, *, experiment_id: str, batch: s
         final_step = max((step for points in history.values() for step, _ in points), default=0)
         log_history(run.run_id, history)
         plinth.log_metrics(final, step=final_step)
-        log_model(features, estimator, data.validation[data.features].head(5))
+        log_model(features, estimator, data.validation[data.features].head(5), step=final_step)
     val_auc = history["val_auc"][-1][1] if "val_auc" in history else final["val_auc"]
     return RunResult(
         run_id=run.run_id,
@@ -204,13 +204,14 @@ def log_history(run_id: str, history: History) -> None:
         client.log_batch(run_id, metrics=metrics[start : start + METRIC_BATCH])
 
 
-def log_model(features: Features, estimator: Any, example: pd.DataFrame) -> None:
+def log_model(features: Features, estimator: Any, example: pd.DataFrame, *, step: int) -> None:
     """Log the fitted preprocessor and estimator as one model that takes raw customer rows:
-    an MLmodel package under the run's ``model/``, its signature inferred from ``example``."""
+    an MLmodel package under the run's ``model/``, its signature inferred from ``example``.
+    Logged at the last training step, the model carries that step's metrics (val_auc...)."""
     from sklearn.pipeline import Pipeline
 
     model = Pipeline([("features", features.preprocessor), ("model", estimator)])
-    plinth.log_model(model, "model", input_example=example)
+    plinth.log_model(model, "model", input_example=example, step=step)
 
 
 # -- models ----------------------------------------------------------------------------------

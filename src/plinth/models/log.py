@@ -9,15 +9,16 @@ exactly what ``plinth.register_model("runs:/...")`` stores.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plinth.client import Client
-from plinth.entities import LifecycleStage, LoggedModelOutput, RunTag
+from plinth.entities import LifecycleStage, LoggedModelOutput, Metric, RunTag
 from plinth.entities.registry import LoggedModelStatus, ModelVersion
-from plinth.errors import ConflictError, InvalidArgumentError
+from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError
 from plinth.models.flavors import flavor_for
 from plinth.models.package import ModelPackage, save_model
 from plinth.models.signature import ModelSignature
@@ -61,6 +62,7 @@ def log_model(
     registered_model_name: str | None = None,
     run_id: str | None = None,
     client: Client | None = None,
+    step: int = 0,
 ) -> ModelInfo:
     """Log ``model`` as an MLmodel package in a run.
 
@@ -75,6 +77,9 @@ def log_model(
         run_id: The run to log into; defaults to the active run (one is started, as
             ``plinth.log_metric`` does, when none is active and no ``client`` is given).
         client: Defaults to the fluent API's client.
+        step: The step the run produced the model at (MLflow 3's ``step``): the run's
+            points at that step that no earlier model of the run took become the model's
+            too, and so do the fluent API's later metrics of that step.
 
     Returns:
         Where the model went: its ``runs:/`` URI, logged model id and registered version.
@@ -84,6 +89,8 @@ def log_model(
             ``client`` without a ``run_id`` outside an active run.
         NotFoundError: the run does not exist.
         ConflictError: the run is deleted (nothing is created).
+        AlreadyExistsError: the run already holds a model under ``name`` (nothing is
+            created; a second package would overwrite the first one's files).
     """
     _check_name(name)
     flavor_for(model)  # fail before anything is created for a model we cannot save
@@ -95,6 +102,11 @@ def log_model(
         raise ConflictError(
             f"Run {run_id} is deleted; restore it (plinth runs restore) before logging a "
             "model into it."
+        )
+    if client.list_artifacts(run_id, name):
+        raise AlreadyExistsError(
+            f"Run {run_id} already holds {name!r}; log this model under another name= (a "
+            "second package there would overwrite the first one's files)."
         )
     model_uri = f"runs:/{run_id}/{name}"
     logged = client.stores.registry.create_logged_model(
@@ -114,8 +126,8 @@ def log_model(
         artifacts=artifacts,
     )
     # The run's output, as MLflow 3's log_model records it (run.outputs.model_outputs); the
-    # fluent API then records the active run's metrics of step 0 on the model too.
-    output = LoggedModelOutput(model_id=logged.model_id, step=0)
+    # fluent API then records the active run's metrics of that step on the model too.
+    output = LoggedModelOutput(model_id=logged.model_id, step=step)
     client.log_outputs(run_id, [output])
     _link_step_metrics(client, run_id, output)
     active = fluent.active_run()
@@ -182,15 +194,30 @@ def _run_id(run_id: str | None, *, explicit_client: Client | None) -> str:
 
 def _link_step_metrics(client: Client, run_id: str, output: LoggedModelOutput) -> None:
     """The run's points at the model's step become the model's too, as MLflow 3's log_model
-    does: metrics computed before the model was logged describe it as well."""
+    does: metrics computed before the model was logged describe it as well. Points an
+    earlier model of the run took at that step stay that model's alone (two autologged
+    fits in one run each keep their own training metrics)."""
+    run = client.get_run(run_id)
+    taken = {
+        _point(m)
+        for earlier in run.outputs.model_outputs
+        if earlier.step == output.step and earlier.model_id != output.model_id
+        for m in client.get_logged_model(earlier.model_id).metrics
+        if m.run_id == run_id
+    }
     points = [
         replace(point, model_id=output.model_id)
-        for key in client.get_run(run_id).data.metrics
+        for key in run.data.metrics
         for point in client.get_metric_history(run_id, key)
-        if point.step == output.step
+        if point.step == output.step and _point(point) not in taken
     ]
     if points:
         client.log_batch(run_id, metrics=points)
+
+
+def _point(metric: Metric) -> tuple[str, int, int, float | str]:
+    value = "nan" if math.isnan(metric.value) else metric.value
+    return metric.key, metric.timestamp, metric.step, value
 
 
 def _register(client: Client, model_uri: str, name: str) -> ModelVersion:

@@ -151,7 +151,17 @@ def _log_fitted(estimator: Any, x: Any, y: Any) -> None:
     if _settings["log_models"]:
         # A logged model (models:/m-...), the run's output carrying the training metrics
         # above, as MLflow 3's autolog makes.
-        log_model(estimator, "model", run_id=run.run_id, client=client)
+        log_model(estimator, _free_name(client, run.run_id), run_id=run.run_id, client=client)
+
+
+def _free_name(client: Any, run_id: str) -> str:
+    """``model``, or ``model-2``, ``model-3``... for a later fit in the same run."""
+    taken = {info.path for info in client.list_artifacts(run_id)}
+    name, n = "model", 1
+    while name in taken:
+        n += 1
+        name = f"model-{n}"
+    return name
 
 
 def training_metrics(estimator: Any, x: Any, y: Any) -> dict[str, float]:

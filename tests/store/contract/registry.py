@@ -1183,10 +1183,40 @@ class RegistryStoreContract:
         tracking.log_batch(other, metrics=curve)
         assert len(tracking.get_metric_history(other, "loss").items) == 950
         assert len(registry.get_logged_model(curved).metrics) == 950
+        # A plain repeat riding in a model-linked batch is logged as a plain batch logs it.
+        plain_repeat = replace(curve[1], model_id=None)
+        tracking.log_batch(other, metrics=[curve[0], plain_repeat])
+        assert len(tracking.get_metric_history(other, "loss").items) == 951
         for model_id in (*models, late):
             assert [(m.key, m.value) for m in registry.get_logged_model(model_id).metrics] == [
                 ("auc", 0.5)
             ]
+
+    def test_writers_sending_the_same_model_points_at_once_store_them_once(
+        self, stores: Stores, make_run: MakeRun
+    ) -> None:
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run()
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        model_id = registry.create_logged_model(experiment_id, name="m").model_id
+        points = [
+            Metric(key="loss", value=1 / (i + 1), timestamp=T0 + i, step=i, model_id=model_id)
+            for i in range(30)
+        ]
+        start = threading.Barrier(4)
+
+        def send() -> None:
+            start.wait()
+            tracking.log_batch(run_id, metrics=points)
+
+        threads = [threading.Thread(target=send) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert len(tracking.get_metric_history(run_id, "loss").items) == 30
+        assert len(registry.get_logged_model(model_id).metrics) == 30
 
     def test_runs_record_the_models_they_consume_and_produce(
         self, stores: Stores, make_run: MakeRun

@@ -89,6 +89,9 @@ _RUN_TABLE = cast(Table, RunRow.__table__)
 _LATEST_TABLE = cast(Table, LatestMetricRow.__table__)
 _MODEL_METRIC_TABLE = cast(Table, LoggedModelMetricRow.__table__)
 _LOGGED_MODEL_TABLE = cast(Table, LoggedModelRow.__table__)
+_LOCK_RUN = (
+    select(_RUN_TABLE.c.run_id).where(_RUN_TABLE.c.run_id == bindparam("run_id")).with_for_update()
+)
 _KNOWN_LOGGED_MODELS = select(_LOGGED_MODEL_TABLE.c.model_id).where(
     _LOGGED_MODEL_TABLE.c.model_id.in_(bindparam("model_ids", expanding=True))
 )
@@ -449,8 +452,13 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             # identical point is kept once, on the run and on each model; linking a finished
             # run's points to a model leaves the run's record as it was.
             _require_logged_models(conn, {str(r["model_id"]) for r in model_rows})
+            if self.dialect == "postgresql":
+                # Two writers sending the same points would both find them new: the run's
+                # row lock makes the second wait for the first (SQLite writes one at a time).
+                conn.execute(_LOCK_RUN, {"run_id": run.run_id})
+            linked = {tuple(r[c] for c in _POINT) for r in model_rows}
             stored_points = _run_points(run.run_id, metric_rows)
-            metric_rows = _unseen(conn, stored_points, _POINT, metric_rows)
+            metric_rows = _unseen(conn, stored_points, _POINT, metric_rows, among=linked)
             model_rows = _unseen(conn, _model_points(model_rows), _MODEL_POINT, model_rows)
         if (metric_rows or param_values) and RunStatus(run.status).is_terminal:
             raise ConflictError(
@@ -909,15 +917,18 @@ def _model_points(rows: list[dict[str, object]]) -> Select[Any]:
 
 
 def _same_key_step_time(table: Table, rows: list[dict[str, object]]) -> list[Any]:
-    """``IN`` filters on the rows' keys, then steps, then timestamps, as many as fit in
-    ``IN_CHUNK`` bound values (old SQLite builds allow 999 per statement)."""
-    filters, budget = [], IN_CHUNK
-    for column in ("key", "step", "timestamp"):
-        values = sorted({r[column] for r in rows})  # type: ignore[type-var]
-        budget -= len(values)
-        if budget < 0:
-            break
-        filters.append(table.c[column].in_(values))
+    """The rows' keys (an ``IN`` list, if it fits in ``IN_CHUNK`` bound values, which old
+    SQLite builds cap near 999), steps and timestamps (ranges): what the index
+    ``(run_id, key, step, timestamp)`` narrows to the batch's stretch of the history."""
+    keys = sorted({str(r["key"]) for r in rows})
+    steps = [cast(int, r["step"]) for r in rows]
+    times = [cast(int, r["timestamp"]) for r in rows]
+    filters = [
+        table.c.step.between(min(steps), max(steps)),
+        table.c.timestamp.between(min(times), max(times)),
+    ]
+    if len(keys) <= IN_CHUNK:
+        filters.append(table.c.key.in_(keys))
     return filters
 
 
@@ -926,14 +937,19 @@ def _unseen(
     stored: Select[Any],
     columns: tuple[str, ...],
     rows: list[dict[str, object]],
+    *,
+    among: set[tuple[object, ...]] | None = None,
 ) -> list[dict[str, object]]:
     """``rows`` without those equal (on ``columns``, what ``stored`` selects) to a stored
-    row or to an earlier row of the list."""
+    row or to an earlier row of the list; with ``among``, only rows equal to one of those
+    may be dropped (a batch's plain points are logged as any plain batch's are)."""
     seen = {tuple(row) for row in conn.execute(stored)}
     fresh = []
     for row in rows:
         point = tuple(row[c] for c in columns)
-        if point not in seen:
+        if among is not None and point not in among:
+            fresh.append(row)
+        elif point not in seen:
             seen.add(point)
             fresh.append(row)
     return fresh
