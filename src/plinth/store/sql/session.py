@@ -77,6 +77,14 @@ class SqlStoreBase:
                 f"Invalid value {exc.object[exc.start : exc.end]!a}: {UNPAIRED_SURROGATE}."
             ) from exc
         except OperationalError as exc:
+            if "no such table" in str(exc.orig) or "no such column" in str(exc.orig):
+                # SQLite answered: its tables are not the ones this version's migrations
+                # build (a database written by another, e.g. unreleased, Plinth).
+                raise BackendUnavailableError(
+                    f"The metadata database's schema does not match this Plinth ({exc.orig}): "
+                    "it was written by another version. Use the Plinth that created it, or "
+                    "point PLINTH_HOME / PLINTH_URI at another database."
+                ) from exc
             raise BackendUnavailableError(
                 f"The metadata database did not answer: {exc.orig}"
             ) from exc
