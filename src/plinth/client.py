@@ -8,6 +8,7 @@ functions, the CLI) goes through it, so local and remote cannot diverge. Method 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -617,13 +618,11 @@ _Spec = TypeVar("_Spec", DatasetFilter, LoggedModelOrder)
 
 def _as(kind: type[_Spec], value: _Spec | Mapping[str, Any]) -> _Spec:
     """``value`` as ``kind``; MLflow's habit of passing dicts (``{"field_name": ...}``) works."""
-    if isinstance(value, Mapping):
-        try:
-            return kind(**value)
-        except TypeError:
-            pass
-    elif isinstance(value, kind):
+    if isinstance(value, kind):
         return value
+    if isinstance(value, Mapping):
+        with contextlib.suppress(TypeError):  # unknown or missing fields: the error below
+            return kind(**value)
     fields = ", ".join(kind.__dataclass_fields__)
     raise InvalidArgumentError(
         f"{value!r} is not a {kind.__name__}: give one, or a dict with the fields {fields}."
