@@ -104,18 +104,26 @@ def test_fluent_metrics_go_to_every_model_of_their_step_also_after_a_resume(
         holdout = plinth.log_input(make_frame(5), name="holdout", context="evaluation")
         plinth.log_metric("auc", 0.9, dataset=holdout)
         plinth.log_metric("base_auc", 0.8, model_id=baseline.model_id)
+        audit = plinth.Dataset(name="audit", digest="d1", source_type="code", source="sql")
+        plinth.log_metric("audit_auc", 0.7, dataset=audit)  # not logged before: an input now
     with plinth.start_run(run_id=run.info.run_id, log_environment=False):
         plinth.log_metrics({"resumed": 1.0})
 
     client = plinth.get_client()
     for info in (first, second):
         points = client.get_logged_model(info.model_id).metrics
-        assert {(m.key, m.dataset_name) for m in points} == {("auc", "holdout"), ("resumed", None)}
+        assert {(m.key, m.dataset_name) for m in points} == {
+            ("auc", "holdout"),
+            ("audit_auc", "audit"),
+            ("resumed", None),
+        }
     assert len(client.get_metric_history(run.info.run_id, "auc")) == 1
     assert [m.key for m in client.get_logged_model(baseline.model_id).metrics] == ["base_auc"]
     stored = client.get_run(run.info.run_id)
     assert [o.model_id for o in stored.outputs.model_outputs] == [first.model_id, second.model_id]
     assert [m.model_id for m in stored.inputs.model_inputs] == [baseline.model_id]
+    contexts = {(d.dataset.name, d.context) for d in stored.inputs.dataset_inputs}
+    assert contexts == {("audit", "evaluation"), ("holdout", "evaluation")}
     assert baseline_run.info.run_id != run.info.run_id
 
 

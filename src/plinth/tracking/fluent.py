@@ -94,6 +94,15 @@ class ActiveRun:
         # step belong to that model too, as in MLflow 3.
         self._model_outputs = list(run.outputs.model_outputs)
         self._model_inputs = {m.model_id for m in run.inputs.model_inputs}
+        self._datasets = {(d.dataset.name, d.dataset.digest) for d in run.inputs.dataset_inputs}
+
+    def uses_dataset(self, dataset: Dataset) -> bool:
+        """Whether the run recorded ``dataset`` as an input (``log_input``)."""
+        return (dataset.name, dataset.digest) in self._datasets
+
+    def record_dataset(self, dataset: Dataset) -> None:
+        """Note a data version this run consumed."""
+        self._datasets.add((dataset.name, dataset.digest))
 
     def record_model_output(self, output: LoggedModelOutput) -> None:
         """Note a logged model this run produced (``plinth.log_model`` calls this)."""
@@ -370,8 +379,9 @@ def log_metric(
 
     As in MLflow 3, the point also belongs to logged model ``model_id`` (recorded as an input
     of the run unless the run produced it), or else to every model the run logged
-    (``plinth.log_model``) at the same step. ``dataset`` (what ``plinth.log_input`` returned)
-    names the data the model was measured on."""
+    (``plinth.log_model``) at the same step. ``dataset`` (a ``plinth.Dataset``, as
+    ``plinth.log_input`` returns) names the data the model was measured on; the run records
+    it as an input (context ``evaluation``) unless it has it already."""
     log_metrics({key: value}, step=step, timestamp=timestamp, model_id=model_id, dataset=dataset)
 
 
@@ -387,6 +397,8 @@ def log_metrics(
     run_id = _run_id()
     step = step or 0
     models = _metric_models(model_id, step)
+    if dataset is not None:
+        _use_dataset(dataset)
     ts = timestamp or now_ms()
     name, digest = (dataset.name, dataset.digest) if dataset is not None else (None, None)
     batch = [
@@ -403,6 +415,15 @@ def log_metrics(
         for m in models
     ]
     get_client().log_batch(run_id, metrics=batch)
+
+
+def _use_dataset(dataset: Dataset) -> None:
+    """A metric's dataset is one of the run's inputs, as MLflow's fluent API makes it."""
+    run = active_run()
+    if run is not None and not run.uses_dataset(dataset):
+        tags = [RunTag("mlflow.data.context", "evaluation")]
+        get_client().log_inputs(run.run_id, [DatasetInput(dataset=dataset, tags=tags)])
+        run.record_dataset(dataset)
 
 
 def _metric_models(model_id: str | None, step: int) -> list[str | None]:
@@ -485,7 +506,11 @@ def log_input(
     )
     input_tags = [RunTag("mlflow.data.context", context)]
     input_tags += [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
-    get_client().log_inputs(_run_id(), [DatasetInput(dataset=dataset, tags=input_tags)])
+    run_id = _run_id()
+    get_client().log_inputs(run_id, [DatasetInput(dataset=dataset, tags=input_tags)])
+    active = active_run()
+    if active is not None and active.run_id == run_id:
+        active.record_dataset(dataset)
     return dataset
 
 
