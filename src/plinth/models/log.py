@@ -9,14 +9,13 @@ exactly what ``plinth.register_model("runs:/...")`` stores.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from plinth.client import Client
-from plinth.entities import LifecycleStage, LoggedModelOutput, Metric, RunTag
+from plinth.entities import LifecycleStage, LoggedModelOutput, RunTag
 from plinth.entities.registry import LoggedModelStatus, ModelVersion
 from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError
 from plinth.models.flavors import flavor_for
@@ -128,8 +127,7 @@ def log_model(
     # The run's output, as MLflow 3's log_model records it (run.outputs.model_outputs); the
     # fluent API then records the active run's metrics of that step on the model too.
     output = LoggedModelOutput(model_id=logged.model_id, step=step)
-    client.log_outputs(run_id, [output])
-    _link_step_metrics(client, run_id, output)
+    client.log_outputs(run_id, [output])  # the model takes the run's points of its step
     active = fluent.active_run()
     if active is not None and active.run_id == run_id:
         active.record_model_output(output)
@@ -190,34 +188,6 @@ def _run_id(run_id: str | None, *, explicit_client: Client | None) -> str:
             "log_model with an explicit client needs run_id= (or an active run)."
         )
     return fluent.start_run().run_id
-
-
-def _link_step_metrics(client: Client, run_id: str, output: LoggedModelOutput) -> None:
-    """The run's points at the model's step become the model's too, as MLflow 3's log_model
-    does: metrics computed before the model was logged describe it as well. Points an
-    earlier model of the run took at that step stay that model's alone (two autologged
-    fits in one run each keep their own training metrics)."""
-    run = client.get_run(run_id)
-    taken = {
-        _point(m)
-        for earlier in run.outputs.model_outputs
-        if earlier.step == output.step and earlier.model_id != output.model_id
-        for m in client.get_logged_model(earlier.model_id).metrics
-        if m.run_id == run_id
-    }
-    points = [
-        replace(point, model_id=output.model_id)
-        for key in run.data.metrics
-        for point in client.get_metric_history(run_id, key)
-        if point.step == output.step and _point(point) not in taken
-    ]
-    if points:
-        client.log_batch(run_id, metrics=points)
-
-
-def _point(metric: Metric) -> tuple[str, int, int, float | str]:
-    value = "nan" if math.isnan(metric.value) else metric.value
-    return metric.key, metric.timestamp, metric.step, value
 
 
 def _register(client: Client, model_uri: str, name: str) -> ModelVersion:

@@ -1218,6 +1218,37 @@ class RegistryStoreContract:
         assert len(tracking.get_metric_history(run_id, "loss").items) == 30
         assert len(registry.get_logged_model(model_id).metrics) == 30
 
+    def test_a_models_output_step_gives_it_the_runs_untaken_points_of_that_step(
+        self, stores: Stores, make_run: MakeRun
+    ) -> None:
+        tracking, registry = stores.tracking, stores.registry
+        run_id = make_run()
+        experiment_id = tracking.get_run(run_id).info.experiment_id
+        tracking.log_batch(
+            run_id,
+            metrics=[
+                Metric(key="auc", value=0.7, timestamp=T0, step=0),
+                Metric(key="auc", value=0.8, timestamp=T0 + 1, step=1),
+                Metric(key="loss", value=math.nan, timestamp=T0 + 1, step=1),
+            ],
+        )
+        first, second, third = (
+            registry.create_logged_model(experiment_id, name=n).model_id for n in "abc"
+        )
+
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=first, step=1)])
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=second, step=1)])  # all taken
+        tracking.log_outputs(run_id, [LoggedModelOutput(model_id=third, step=0)])
+
+        def points(model_id: str) -> list[tuple[str, int]]:
+            return [(m.key, m.step) for m in registry.get_logged_model(model_id).metrics]
+
+        assert points(first) == [("auc", 1), ("loss", 1)]
+        assert math.isnan(registry.get_logged_model(first).metrics[1].value)
+        assert points(second) == []
+        assert points(third) == [("auc", 0)]
+        assert len(tracking.get_metric_history(run_id, "auc").items) == 2  # the run unchanged
+
     def test_runs_record_the_models_they_consume_and_produce(
         self, stores: Stores, make_run: MakeRun
     ) -> None:

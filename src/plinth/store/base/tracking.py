@@ -221,9 +221,10 @@ class TrackingStore(ABC):
 
     @abstractmethod
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
-        """Record logged models a run produced, each at a step (``log_model`` does this); a
-        model already recorded keeps its first step. Raises ``NotFoundError`` (run or logged
-        model) or ``ConflictError`` (deleted run)."""
+        """Record logged models a run produced, each at a step (``log_model`` does this). Each
+        model takes the run's points of its step that no model has taken yet (MLflow 3's
+        log_model gives them to it): metrics computed before the model describe it too.
+        Raises ``NotFoundError`` (run or logged model) or ``ConflictError`` (deleted run)."""
 
     @abstractmethod
     def add_comment(self, run_id: str, text: str) -> Comment:

@@ -427,7 +427,11 @@ class LoggedModelMetricRow(Base):
     """A metric point logged to a logged model (also kept in ``metrics`` for its run)."""
 
     __tablename__ = "logged_model_metrics"
-    __table_args__ = (Index("ix_logged_model_metrics_model_key", "model_id", "key"),)
+    __table_args__ = (
+        Index("ix_logged_model_metrics_model_key", "model_id", "key"),
+        # Which of a run's points a model took (log_outputs gives a new model the rest).
+        Index("ix_logged_model_metrics_run_key_step", "run_id", "key", "step"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"))

@@ -12,7 +12,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,6 +101,36 @@ _MODEL_METRIC_TABLE = cast(Table, LoggedModelMetricRow.__table__)
 _LOGGED_MODEL_TABLE = cast(Table, LoggedModelRow.__table__)
 _LOCK_RUN = (
     select(_RUN_TABLE.c.run_id).where(_RUN_TABLE.c.run_id == bindparam("run_id")).with_for_update()
+)
+# A model a run produced at a step takes the run's points of that step that no model has
+# taken yet, as MLflow 3's log_model gives them to it (its client re-sends them; the repeat
+# is then dropped): metrics computed before the model was logged describe it too.
+_POINTS_OF_STEP = _METRIC_TABLE.alias("point")
+_TAKEN = _MODEL_METRIC_TABLE.alias("taken")
+_TAKE_STEP_POINTS = insert(_MODEL_METRIC_TABLE).from_select(
+    ["model_id", "run_id", "key", "value", "is_nan", "timestamp", "step"],
+    select(
+        bindparam("model_id", type_=String),
+        _POINTS_OF_STEP.c.run_id,
+        _POINTS_OF_STEP.c.key,
+        _POINTS_OF_STEP.c.value,
+        _POINTS_OF_STEP.c.is_nan,
+        _POINTS_OF_STEP.c.timestamp,
+        _POINTS_OF_STEP.c.step,
+    ).where(
+        _POINTS_OF_STEP.c.run_id == bindparam("run_id"),
+        _POINTS_OF_STEP.c.step == bindparam("step"),
+        ~select(_TAKEN.c.id)
+        .where(
+            _TAKEN.c.run_id == _POINTS_OF_STEP.c.run_id,
+            _TAKEN.c.key == _POINTS_OF_STEP.c.key,
+            _TAKEN.c.step == _POINTS_OF_STEP.c.step,
+            _TAKEN.c.timestamp == _POINTS_OF_STEP.c.timestamp,
+            _TAKEN.c.value == _POINTS_OF_STEP.c.value,
+            _TAKEN.c.is_nan == _POINTS_OF_STEP.c.is_nan,
+        )
+        .exists(),
+    ),
 )
 _KNOWN_LOGGED_MODELS = select(_LOGGED_MODEL_TABLE.c.model_id).where(
     _LOGGED_MODEL_TABLE.c.model_id.in_(bindparam("model_ids", expanding=True))
@@ -659,6 +699,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             row = self._run_row(s, run_id)
             _require_active_run(row)
             self._link_models(s, run_id, "output", links)
+            for model_id, step in links:
+                s.execute(_TAKE_STEP_POINTS, {"model_id": model_id, "run_id": run_id, "step": step})
             self._audit(s, "log_outputs", "run", run_id, {"models": [m for m, _ in links]})
 
     def _link_models(

@@ -46,6 +46,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_logged_model_metrics_model_key", "logged_model_metrics", ["model_id", "key"]
     )
+    op.create_index(
+        "ix_logged_model_metrics_run_key_step",
+        "logged_model_metrics",
+        ["run_id", "key", "step"],
+    )
     op.create_table(
         "run_model_links",
         sa.Column(
@@ -77,5 +82,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_run_model_links_model", table_name="run_model_links")
     op.drop_table("run_model_links")
+    op.drop_index("ix_logged_model_metrics_run_key_step", table_name="logged_model_metrics")
     op.drop_index("ix_logged_model_metrics_model_key", table_name="logged_model_metrics")
     op.drop_table("logged_model_metrics")
