@@ -430,7 +430,7 @@ class LoggedModelMetricRow(Base):
     __table_args__ = (
         Index("ix_logged_model_metrics_model_key", "model_id", "key"),
         # Which of a run's points a model took (log_outputs gives a new model the rest).
-        Index("ix_logged_model_metrics_run_key_step", "run_id", "key", "step"),
+        Index("ix_logged_model_metrics_run_point", "run_id", "key", "step", "timestamp"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -15,7 +15,6 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     Connection,
     Select,
-    String,
     Table,
     bindparam,
     delete,
@@ -104,33 +103,31 @@ _LOCK_RUN = (
 )
 # A model a run produced at a step takes the run's points of that step that no model has
 # taken yet, as MLflow 3's log_model gives them to it (its client re-sends them; the repeat
-# is then dropped): metrics computed before the model was logged describe it too.
+# is then dropped): metrics computed before the model was logged describe it too. Read
+# first, then inserted: as one INSERT ... SELECT, PostgreSQL planned the NOT EXISTS probe as
+# a scan of the table the statement was filling (119 s for 50,000 points).
 _POINTS_OF_STEP = _METRIC_TABLE.alias("point")
 _TAKEN = _MODEL_METRIC_TABLE.alias("taken")
-_TAKE_STEP_POINTS = insert(_MODEL_METRIC_TABLE).from_select(
-    ["model_id", "run_id", "key", "value", "is_nan", "timestamp", "step"],
-    select(
-        bindparam("model_id", type_=String),
-        _POINTS_OF_STEP.c.run_id,
-        _POINTS_OF_STEP.c.key,
-        _POINTS_OF_STEP.c.value,
-        _POINTS_OF_STEP.c.is_nan,
-        _POINTS_OF_STEP.c.timestamp,
-        _POINTS_OF_STEP.c.step,
-    ).where(
-        _POINTS_OF_STEP.c.run_id == bindparam("run_id"),
-        _POINTS_OF_STEP.c.step == bindparam("step"),
-        ~select(_TAKEN.c.id)
-        .where(
-            _TAKEN.c.run_id == _POINTS_OF_STEP.c.run_id,
-            _TAKEN.c.key == _POINTS_OF_STEP.c.key,
-            _TAKEN.c.step == _POINTS_OF_STEP.c.step,
-            _TAKEN.c.timestamp == _POINTS_OF_STEP.c.timestamp,
-            _TAKEN.c.value == _POINTS_OF_STEP.c.value,
-            _TAKEN.c.is_nan == _POINTS_OF_STEP.c.is_nan,
-        )
-        .exists(),
-    ),
+_UNTAKEN_POINTS = select(
+    _POINTS_OF_STEP.c.run_id,
+    _POINTS_OF_STEP.c.key,
+    _POINTS_OF_STEP.c.value,
+    _POINTS_OF_STEP.c.is_nan,
+    _POINTS_OF_STEP.c.timestamp,
+    _POINTS_OF_STEP.c.step,
+).where(
+    _POINTS_OF_STEP.c.run_id == bindparam("run_id"),
+    _POINTS_OF_STEP.c.step == bindparam("step"),
+    ~select(_TAKEN.c.id)
+    .where(
+        _TAKEN.c.run_id == _POINTS_OF_STEP.c.run_id,
+        _TAKEN.c.key == _POINTS_OF_STEP.c.key,
+        _TAKEN.c.step == _POINTS_OF_STEP.c.step,
+        _TAKEN.c.timestamp == _POINTS_OF_STEP.c.timestamp,
+        _TAKEN.c.value == _POINTS_OF_STEP.c.value,
+        _TAKEN.c.is_nan == _POINTS_OF_STEP.c.is_nan,
+    )
+    .exists(),
 )
 _KNOWN_LOGGED_MODELS = select(_LOGGED_MODEL_TABLE.c.model_id).where(
     _LOGGED_MODEL_TABLE.c.model_id.in_(bindparam("model_ids", expanding=True))
@@ -700,7 +697,10 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             _require_active_run(row)
             self._link_models(s, run_id, "output", links)
             for model_id, step in links:
-                s.execute(_TAKE_STEP_POINTS, {"model_id": model_id, "run_id": run_id, "step": step})
+                points = s.execute(_UNTAKEN_POINTS, {"run_id": run_id, "step": step}).mappings()
+                rows = [{**point, "model_id": model_id} for point in points]
+                if rows:
+                    insert_rows(s.connection(), _MODEL_METRIC_TABLE, rows)
             self._audit(s, "log_outputs", "run", run_id, {"models": [m for m, _ in links]})
 
     def _link_models(

@@ -47,9 +47,9 @@ def upgrade() -> None:
         "ix_logged_model_metrics_model_key", "logged_model_metrics", ["model_id", "key"]
     )
     op.create_index(
-        "ix_logged_model_metrics_run_key_step",
+        "ix_logged_model_metrics_run_point",
         "logged_model_metrics",
-        ["run_id", "key", "step"],
+        ["run_id", "key", "step", "timestamp"],
     )
     op.create_table(
         "run_model_links",
@@ -82,6 +82,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_run_model_links_model", table_name="run_model_links")
     op.drop_table("run_model_links")
-    op.drop_index("ix_logged_model_metrics_run_key_step", table_name="logged_model_metrics")
+    op.drop_index("ix_logged_model_metrics_run_point", table_name="logged_model_metrics")
     op.drop_index("ix_logged_model_metrics_model_key", table_name="logged_model_metrics")
     op.drop_table("logged_model_metrics")
