@@ -397,8 +397,6 @@ def log_metrics(
     run_id = _run_id()
     step = step or 0
     models = _metric_models(model_id, step)
-    if dataset is not None:
-        _use_dataset(dataset)
     ts = timestamp or now_ms()
     name, digest = (dataset.name, dataset.digest) if dataset is not None else (None, None)
     batch = [
@@ -415,6 +413,8 @@ def log_metrics(
         for m in models
     ]
     get_client().log_batch(run_id, metrics=batch)
+    if dataset is not None:  # after the metrics: a refused metric records no input
+        _use_dataset(dataset)
 
 
 def _use_dataset(dataset: Dataset) -> None:

@@ -1229,6 +1229,7 @@ class RegistryStoreContract:
             metrics=[
                 Metric(key="auc", value=0.7, timestamp=T0, step=0),
                 Metric(key="auc", value=0.8, timestamp=T0 + 1, step=1),
+                Metric(key="auc", value=0.8, timestamp=T0 + 1, step=1),  # logged twice
                 Metric(key="loss", value=math.nan, timestamp=T0 + 1, step=1),
             ],
         )
@@ -1247,7 +1248,7 @@ class RegistryStoreContract:
         assert math.isnan(registry.get_logged_model(first).metrics[1].value)
         assert points(second) == []
         assert points(third) == [("auc", 0)]
-        assert len(tracking.get_metric_history(run_id, "auc").items) == 2  # the run unchanged
+        assert len(tracking.get_metric_history(run_id, "auc").items) == 3  # the run unchanged
 
     def test_runs_record_the_models_they_consume_and_produce(
         self, stores: Stores, make_run: MakeRun

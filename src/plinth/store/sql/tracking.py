@@ -108,27 +108,31 @@ _LOCK_RUN = (
 # a scan of the table the statement was filling (119 s for 50,000 points).
 _POINTS_OF_STEP = _METRIC_TABLE.alias("point")
 _TAKEN = _MODEL_METRIC_TABLE.alias("taken")
-_UNTAKEN_POINTS = select(
-    _POINTS_OF_STEP.c.run_id,
-    _POINTS_OF_STEP.c.key,
-    _POINTS_OF_STEP.c.value,
-    _POINTS_OF_STEP.c.is_nan,
-    _POINTS_OF_STEP.c.timestamp,
-    _POINTS_OF_STEP.c.step,
-).where(
-    _POINTS_OF_STEP.c.run_id == bindparam("run_id"),
-    _POINTS_OF_STEP.c.step == bindparam("step"),
-    ~select(_TAKEN.c.id)
-    .where(
-        _TAKEN.c.run_id == _POINTS_OF_STEP.c.run_id,
-        _TAKEN.c.key == _POINTS_OF_STEP.c.key,
-        _TAKEN.c.step == _POINTS_OF_STEP.c.step,
-        _TAKEN.c.timestamp == _POINTS_OF_STEP.c.timestamp,
-        _TAKEN.c.value == _POINTS_OF_STEP.c.value,
-        _TAKEN.c.is_nan == _POINTS_OF_STEP.c.is_nan,
+_UNTAKEN_POINTS = (
+    select(
+        _POINTS_OF_STEP.c.run_id,
+        _POINTS_OF_STEP.c.key,
+        _POINTS_OF_STEP.c.value,
+        _POINTS_OF_STEP.c.is_nan,
+        _POINTS_OF_STEP.c.timestamp,
+        _POINTS_OF_STEP.c.step,
     )
-    .exists(),
-)
+    .where(
+        _POINTS_OF_STEP.c.run_id == bindparam("run_id"),
+        _POINTS_OF_STEP.c.step == bindparam("step"),
+        ~select(_TAKEN.c.id)
+        .where(
+            _TAKEN.c.run_id == _POINTS_OF_STEP.c.run_id,
+            _TAKEN.c.key == _POINTS_OF_STEP.c.key,
+            _TAKEN.c.step == _POINTS_OF_STEP.c.step,
+            _TAKEN.c.timestamp == _POINTS_OF_STEP.c.timestamp,
+            _TAKEN.c.value == _POINTS_OF_STEP.c.value,
+            _TAKEN.c.is_nan == _POINTS_OF_STEP.c.is_nan,
+        )
+        .exists(),
+    )
+    .distinct()
+)  # a point logged twice is the model's once
 _KNOWN_LOGGED_MODELS = select(_LOGGED_MODEL_TABLE.c.model_id).where(
     _LOGGED_MODEL_TABLE.c.model_id.in_(bindparam("model_ids", expanding=True))
 )
@@ -696,6 +700,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             row = self._run_row(s, run_id)
             _require_active_run(row)
             self._link_models(s, run_id, "output", links)
+            if self.dialect == "postgresql":  # two outputs at once must not take the same points
+                s.execute(_LOCK_RUN, {"run_id": run_id})
             for model_id, step in links:
                 points = s.execute(_UNTAKEN_POINTS, {"run_id": run_id, "step": step}).mappings()
                 rows = [{**point, "model_id": model_id} for point in points]
