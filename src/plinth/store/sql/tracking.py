@@ -493,10 +493,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             # identical point is kept once, on the run and on each model; linking a finished
             # run's points to a model leaves the run's record as it was.
             _require_logged_models(conn, {str(r["model_id"]) for r in model_rows})
-            if self.dialect == "postgresql":
-                # Two writers sending the same points would both find them new: the run's
-                # row lock makes the second wait for the first (SQLite writes one at a time).
-                conn.execute(_LOCK_RUN, {"run_id": run.run_id})
+            self._lock_run(conn, run.run_id)
             linked = {tuple(r[c] for c in _POINT) for r in model_rows}
             stored_points = _run_points(run.run_id, metric_rows)
             metric_rows = _unseen(conn, stored_points, _POINT, metric_rows, among=linked)
@@ -699,15 +696,21 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         with self._write() as s:
             row = self._run_row(s, run_id)
             _require_active_run(row)
+            self._lock_run(s.connection(), run_id)
             self._link_models(s, run_id, "output", links)
-            if self.dialect == "postgresql":  # two outputs at once must not take the same points
-                s.execute(_LOCK_RUN, {"run_id": run_id})
             for model_id, step in links:
                 points = s.execute(_UNTAKEN_POINTS, {"run_id": run_id, "step": step}).mappings()
                 rows = [{**point, "model_id": model_id} for point in points]
                 if rows:
                     insert_rows(s.connection(), _MODEL_METRIC_TABLE, rows)
             self._audit(s, "log_outputs", "run", run_id, {"models": [m for m, _ in links]})
+
+    def _lock_run(self, conn: Connection, run_id: str) -> None:
+        """Make concurrent writers of one run's model points take turns: both would find the
+        same points untaken (or new) and store them twice. SQLite writes one at a time
+        already; PostgreSQL locks the run's row until the transaction ends."""
+        if self.dialect == "postgresql":
+            conn.execute(_LOCK_RUN, {"run_id": run_id})
 
     def _link_models(
         self, s: Session, run_id: str, direction: str, links: list[tuple[str, int]]
