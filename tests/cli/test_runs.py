@@ -149,6 +149,25 @@ def test_show_prints_info_params_metrics_tags_inputs_models_comments_and_artifac
     assert "system tags (mlflow.*, plinth.*) hidden" in out
 
 
+def test_show_names_each_logged_model_and_marks_a_deleted_one(
+    cli: Cli, client: Client, experiment_id: str, make_run: MakeRun
+) -> None:
+    run_id = make_run(experiment_id, name="r")
+    registry = client.stores.registry
+    kept = registry.create_logged_model(experiment_id, name="kept-clf").model_id
+    gone = registry.create_logged_model(experiment_id, name="gone-clf").model_id
+    client.log_outputs(run_id, [LoggedModelOutput(model_id=kept, step=1)])
+    client.log_outputs(run_id, [LoggedModelOutput(model_id=gone, step=2)])
+    registry.delete_logged_model(gone)
+
+    out = cli("runs", "show", run_id).stdout
+
+    kept_line = next(line for line in out.splitlines() if kept in line)
+    gone_line = next(line for line in out.splitlines() if gone in line)
+    assert "kept-clf" in kept_line and "PENDING" in kept_line
+    assert "deleted" in gone_line and "gone-clf" not in gone_line
+
+
 def test_show_all_tags_includes_system_tags(
     cli: Cli, experiment_id: str, make_run: MakeRun
 ) -> None:

@@ -369,6 +369,13 @@ def test_model_versions_are_searched_across_models(server: Server) -> None:
             "field_name",
             id="lm-order-field",
         ),
+        pytest.param(
+            "POST",
+            "/logged-models/search",
+            {"experiment_ids": ["1"], "order_by": [{"field_name": "name", "ascending": "no"}]},
+            "ascending",
+            id="lm-order-lax-bool",
+        ),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(

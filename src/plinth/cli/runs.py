@@ -30,6 +30,7 @@ from plinth.cli.output import (
 )
 from plinth.client import Client
 from plinth.entities import Comment, Experiment, Run, RunStatus
+from plinth.entities.registry import LoggedModel
 from plinth.errors import ExperimentNotFoundError, InvalidArgumentError, NotFoundError
 
 app = typer.Typer(help="Inspect, compare and annotate runs.", no_args_is_help=True)
@@ -42,6 +43,8 @@ EXTRA_COLUMN_WIDTH = 13
 WIDTH_WITH_START = 100
 """Narrower terminals get no Start column, so the run ids stay whole."""
 MAX_ARTIFACTS_SHOWN = 200
+MAX_MODELS_LOOKED_UP = 100
+"""Linked logged models whose name and status ``runs show`` fetches (one call each)."""
 SYSTEM_TAG_PREFIXES = ("mlflow.", "plinth.")
 """Tags the tracking client sets itself (source, git, host); ``--all-tags`` shows them."""
 STATUS_STYLES = {
@@ -194,9 +197,10 @@ def show_run(
     if output is OutputFormat.JSON:
         print_json({"run": run, "comments": comments, "artifacts": artifacts})
         return
+    models = linked_models(client, run)
     console = stdout()
     console.print(info_table(run))
-    for section in run_sections(run, comments, artifacts, all_tags=all_tags):
+    for section in run_sections(run, comments, artifacts, models, all_tags=all_tags):
         console.print()
         console.print(Text(section.heading, style="bold"))
         console.print(section.table if section.table.row_count else Text("  none", style="dim"))
@@ -216,8 +220,27 @@ def walk_artifacts(client: Client, run_id: str) -> list[FileInfo]:
     return sorted(found[:MAX_ARTIFACTS_SHOWN], key=lambda info: info.path)
 
 
+def linked_models(client: Client, run: Run) -> dict[str, LoggedModel | None]:
+    """The run's output and input logged models by id (the first ``MAX_MODELS_LOOKED_UP``),
+    None for one deleted since: the run keeps its link, the registry no longer has it."""
+    ids = [o.model_id for o in run.outputs.model_outputs]
+    ids += [i.model_id for i in run.inputs.model_inputs]
+    found: dict[str, LoggedModel | None] = {}
+    for model_id in dict.fromkeys(ids[:MAX_MODELS_LOOKED_UP]):
+        try:
+            found[model_id] = client.get_logged_model(model_id)
+        except NotFoundError:
+            found[model_id] = None
+    return found
+
+
 def run_sections(
-    run: Run, comments: Sequence[Comment], artifacts: Sequence[FileInfo], *, all_tags: bool
+    run: Run,
+    comments: Sequence[Comment],
+    artifacts: Sequence[FileInfo],
+    models: Mapping[str, LoggedModel | None],
+    *,
+    all_tags: bool,
 ) -> list[Section]:
     """What ``runs show`` prints after the run's info."""
     shown_tags = {
@@ -225,7 +248,7 @@ def run_sections(
     }
     hidden = len(run.data.tags) - len(shown_tags)
     inputs = run.inputs.dataset_inputs
-    models = len(run.outputs.model_outputs) + len(run.inputs.model_inputs)
+    linked = len(run.outputs.model_outputs) + len(run.inputs.model_inputs)
     return [
         Section(f"Params ({len(run.data.params)})", _mapping_table(run.data.params)),
         Section(f"Metrics, latest ({len(run.data.metrics)})", _mapping_table(run.data.metrics)),
@@ -237,7 +260,7 @@ def run_sections(
             else None,
         ),
         Section(f"Data inputs ({len(inputs)})", _inputs_table(run)),
-        Section(f"Logged models ({models})", _models_table(run)),
+        Section(f"Logged models ({linked})", _models_table(run, models)),
         Section(f"Comments ({len(comments)})", comments_table(comments)),
         Section(f"Artifacts ({len(artifacts)})", _artifacts_table(artifacts)),
     ]
@@ -276,13 +299,25 @@ def _inputs_table(run: Run) -> Table:
     return table
 
 
-def _models_table(run: Run) -> Table:
-    """The logged models (``models:/m-...``) the run produced, then those it consumed."""
-    table = make_table("Model", "Role", "Step")
+def _models_table(run: Run, models: Mapping[str, LoggedModel | None]) -> Table:
+    """The logged models (``models:/m-...``) the run produced, then those it consumed, with
+    each one's name and status (``deleted`` for one gone from the registry)."""
+    table = make_table("Model", "Name", "Status", "Role", "Step", whole=["Model"])
+
+    def add(model_id: str, role: str, step: str) -> None:
+        model = models.get(model_id)
+        if model_id not in models:  # beyond MAX_MODELS_LOOKED_UP: not fetched
+            name, status = Text("?", style="dim"), Text("?", style="dim")
+        elif model is None:
+            name, status = Text("-", style="dim"), Text("deleted", style="red")
+        else:
+            name, status = Text(model.name), Text(model.status.value.removeprefix("LOGGED_MODEL_"))
+        table.add_row(f"models:/{model_id}", name, status, role, step)
+
     for output in run.outputs.model_outputs:
-        table.add_row(f"models:/{output.model_id}", "output", str(output.step))
+        add(output.model_id, "output", str(output.step))
     for item in run.inputs.model_inputs:
-        table.add_row(f"models:/{item.model_id}", "input", "-")
+        add(item.model_id, "input", "-")
     return table
 
 

@@ -53,6 +53,10 @@ def validate_key(kind: str, key: object) -> str:
 
 def validate_text(field: str, value: str, max_length: int | None = None) -> str:
     """Any stored text: no NUL characters (PostgreSQL cannot store them), within the column."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(
+            f"{field} must be a string, got {type(value).__name__} {value!r}."
+        )
     if "\x00" in value:
         raise InvalidArgumentError(f"{field} contains a NUL character (\\x00); remove it.")
     if max_length is not None and len(value) > max_length:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, StrictBool
 
 from plinth.entities import Param, RunTag
 from plinth.entities.registry import (
@@ -169,6 +169,19 @@ class LoggedModelSearch(Wire):
     page_token: str | None = None
 
 
+class LoggedModelOrderWire(Wire):
+    """One ``order_by`` entry of a logged-model search (``LoggedModelOrder``'s fields); a
+    direction must be a JSON boolean, as the SDK insists, not ``"no"``."""
+
+    field_name: str
+    ascending: StrictBool = True
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+    def entity(self) -> LoggedModelOrder:
+        return LoggedModelOrder(**self.model_dump())
+
+
 class LoggedModelSearchBody(Wire):
     """Body of ``POST /api/v1/logged-models/search``: the query plus MLflow's structured
     ``datasets`` (scoping metric filters) and ``order_by``."""
@@ -176,7 +189,7 @@ class LoggedModelSearchBody(Wire):
     experiment_ids: list[str]
     filter: str | None = Field(default=None, description="e.g. metrics.acc > 0.9")
     datasets: list[DatasetFilter] = Field(default_factory=list)
-    order_by: list[LoggedModelOrder] = Field(default_factory=list)
+    order_by: list[LoggedModelOrderWire] = Field(default_factory=list)
     max_results: int = 100
     page_token: str | None = None
 

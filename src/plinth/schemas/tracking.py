@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictStr
 
 from plinth.entities import (
     DatasetInput,
@@ -33,10 +33,11 @@ class MetricWire(Wire):
     value: WireFloat
     timestamp: int
     step: int = 0
-    model_id: str | None = Field(default=None, description="Also log to this logged model.")
-    dataset_name: str | None = None
-    dataset_digest: str | None = None
-    run_id: str | None = Field(default=None, description="On a logged model's metrics only.")
+    # Ids and names are strings, never numbers turned into one (as the embedded store has it).
+    model_id: StrictStr | None = Field(default=None, description="Also log to this logged model.")
+    dataset_name: StrictStr | None = None
+    dataset_digest: StrictStr | None = None
+    run_id: StrictStr | None = Field(default=None, description="On a logged model's metrics only.")
 
     def to_entity(self) -> Metric:
         return Metric(

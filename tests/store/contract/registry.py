@@ -1131,6 +1131,13 @@ class RegistryStoreContract:
             model_id = registry.create_logged_model(experiment_id, name="m").model_id
             half = Metric(key="acc", value=0.5, timestamp=T0, model_id=model_id, dataset_name="e")
             tracking.log_batch(run_id, metrics=[half])
+        model_id = registry.create_logged_model(experiment_id, name="m").model_id
+        for field, wrong in (("model_id", 5), ("dataset_name", 5), ("dataset_digest", 5)):
+            # Embedded and over REST alike: a number is no id or name (REST used to send "5").
+            named = {"model_id": model_id, "dataset_name": "e", "dataset_digest": "d"}
+            odd = Metric(key="acc", value=0.5, timestamp=T0, **{**named, field: wrong})
+            with pytest.raises(InvalidArgumentError, match=field):
+                tracking.log_batch(run_id, metrics=[odd])
         assert tracking.get_run(run_id).data.metrics == {}
 
     def test_a_deleted_model_still_takes_the_metrics_of_its_run(

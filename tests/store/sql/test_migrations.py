@@ -6,7 +6,6 @@ column, type or index that differs from ``models.py`` is a missing or wrong migr
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from sqlalchemy import Engine, inspect, text
 from plinth.entities import LoggedModelOutput
 from plinth.errors import BackendUnavailableError
 from plinth.store.sql import SqlTrackingStore
-from plinth.store.sql.engine import create_sql_engine
 from plinth.store.sql.migrate import MIGRATIONS_DIR, current_revision, head_revision, upgrade
 from plinth.store.sql.models import Base
 from plinth.store.sql.registry import SqlRegistryStore
@@ -83,14 +81,19 @@ def test_logged_models_from_before_0005_become_outputs_of_their_runs(empty: Engi
         assert conn.execute(text("SELECT count(*) FROM run_model_links")).scalar() == 1
 
 
-def test_a_schema_from_another_version_is_named_as_such(tmp_path: Path) -> None:
-    engine = create_sql_engine(f"sqlite:///{tmp_path / 'other.db'}")
-    upgrade(engine)
-    tracking = SqlTrackingStore(engine)
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param("DROP TABLE run_model_links", id="table"),
+        pytest.param("ALTER TABLE runs DROP COLUMN end_time", id="column"),
+    ],
+)
+def test_a_schema_from_another_version_is_named_as_such(empty: Engine, change: str) -> None:
+    upgrade(empty)
+    tracking = SqlTrackingStore(empty)
     run_id = tracking.create_run(tracking.create_experiment("e"), user_id="u", start_time=1)
-    with engine.begin() as conn:  # as a database another Plinth built would lack it
-        conn.execute(text("DROP TABLE run_model_links"))
+    with empty.begin() as conn:  # as a database another Plinth built would lack it
+        conn.execute(text(change))
 
     with pytest.raises(BackendUnavailableError, match="schema does not match"):
         tracking.get_run(run_id.info.run_id)
-    engine.dispose()

@@ -245,7 +245,7 @@ def search_logged_models_by_body(body: LoggedModelSearchBody, store: Store) -> P
         body.experiment_ids,
         filter_string=body.filter,
         datasets=body.datasets,
-        order_by=body.order_by,
+        order_by=[o.entity() for o in body.order_by],
         max_results=body.max_results,
         page_token=body.page_token,
     )

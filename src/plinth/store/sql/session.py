@@ -9,7 +9,7 @@ from typing import Any, Self, cast
 
 from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from plinth.entities import LOCAL_USER, now_ms
@@ -76,15 +76,17 @@ class SqlStoreBase:
             raise InvalidArgumentError(
                 f"Invalid value {exc.object[exc.start : exc.end]!a}: {UNPAIRED_SURROGATE}."
             ) from exc
-        except OperationalError as exc:
-            if "no such table" in str(exc.orig) or "no such column" in str(exc.orig):
-                # SQLite answered: its tables are not the ones this version's migrations
-                # build (a database written by another, e.g. unreleased, Plinth).
+        except (OperationalError, ProgrammingError) as exc:
+            if _schema_mismatch(exc):
+                # The database answered, but its tables are not the ones this version's
+                # migrations build (written by another, e.g. unreleased, Plinth).
                 raise BackendUnavailableError(
                     f"The metadata database's schema does not match this Plinth ({exc.orig}): "
                     "it was written by another version. Use the Plinth that created it, or "
                     "point PLINTH_HOME / PLINTH_URI at another database."
                 ) from exc
+            if isinstance(exc, ProgrammingError):
+                raise  # a bug in a statement, not the database's state
             raise BackendUnavailableError(
                 f"The metadata database did not answer: {exc.orig}"
             ) from exc
@@ -164,3 +166,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 def _connection(target: Session | Connection) -> Connection:
     return target.connection() if isinstance(target, Session) else target
+
+
+_UNDEFINED_TABLE_OR_COLUMN = {"42P01", "42703"}
+"""PostgreSQL's SQLSTATEs for a missing table and a missing column."""
+
+
+def _schema_mismatch(exc: OperationalError | ProgrammingError) -> bool:
+    """A missing table or column: SQLite says so in words, PostgreSQL by SQLSTATE."""
+    if getattr(exc.orig, "sqlstate", None) in _UNDEFINED_TABLE_OR_COLUMN:
+        return True
+    message = str(exc.orig)
+    return "no such table" in message or "no such column" in message
