@@ -77,6 +77,16 @@ def test_delete_and_restore_take_the_experiment_name_too(cli: Cli, client: Clien
     assert client.get_experiment(experiment_id).lifecycle_stage == "active"
 
 
+def test_deleting_a_deleted_experiment_says_so(cli: Cli, client: Client) -> None:
+    client.delete_experiment(client.create_experiment("churn"))
+
+    result = cli("experiments", "delete", "churn")
+
+    assert result.exit_code == 3
+    assert "already deleted" in result.stderr
+    assert "is active" in cli("experiments", "restore", "Default").stderr
+
+
 def test_a_name_that_is_another_experiments_id_is_refused(cli: Cli, client: Client) -> None:
     first = client.create_experiment("a")
     client.create_experiment(first)  # an experiment named like the first one's id

@@ -176,6 +176,18 @@ class TrackingStoreContract:
         with pytest.raises(NotFoundError):
             store.restore_experiment(UNKNOWN_EXPERIMENT)
 
+    def test_deleting_twice_or_restoring_an_active_experiment_is_not_found(
+        self, store: TrackingStore, exp: str
+    ) -> None:
+        # As MLflow: delete looks among active experiments, restore among deleted ones.
+        with pytest.raises(ExperimentNotFoundError, match="is active"):
+            store.restore_experiment(exp)
+        store.delete_experiment(exp)
+        deleted_at = store.get_experiment(exp).last_update_time
+        with pytest.raises(ExperimentNotFoundError, match="already deleted"):
+            store.delete_experiment(exp)
+        assert store.get_experiment(exp).last_update_time == deleted_at
+
     def test_unknown_runs_and_experiments_raise_their_own_classes(
         self, store: TrackingStore
     ) -> None:

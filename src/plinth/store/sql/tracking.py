@@ -273,6 +273,13 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
     def _set_experiment_stage(self, experiment_id: str, stage: LifecycleStage) -> None:
         with self._write() as s:
             row = self._experiment_row(s, experiment_id)
+            if row.lifecycle_stage == stage:
+                # MLflow's codes: delete finds only active experiments, restore deleted ones.
+                deleting = stage is LifecycleStage.DELETED
+                raise ExperimentNotFoundError(
+                    f"No {'active' if deleting else 'deleted'} experiment with "
+                    f"id={experiment_id}: it is {'already deleted' if deleting else 'active'}."
+                )
             now = now_ms()
             row.lifecycle_stage, row.last_update_time = stage, now
             other = (
