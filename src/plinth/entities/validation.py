@@ -51,7 +51,7 @@ def validate_key(kind: str, key: object) -> str:
     return key
 
 
-def validate_text(field: str, value: str, max_length: int | None = None) -> str:
+def validate_text(field: str, value: object, max_length: int | None = None) -> str:
     """Any stored text: no NUL characters (PostgreSQL cannot store them), within the column."""
     if not isinstance(value, str):
         raise InvalidArgumentError(
