@@ -1,19 +1,24 @@
 """Run rows -> entities: bulk loaders (one query per child table per page) and converters.
 
-Everything is read as Core tuples through prebuilt statements whose run ids are one expanding
-bind parameter: building ORM objects for a page's thousands of params and tags, and building
-a fresh statement per call, cost more than the queries themselves.
+Everything is read as driver tuples through prebuilt statements whose run ids are one
+expanding bind parameter: building ORM objects for a page's thousands of params and tags,
+and building a fresh statement per call, cost more than the queries themselves. The SQL of
+each statement is rendered once per size of the id list and run on the driver's cursor:
+through SQLAlchemy's ``execute`` (re-rendering the expanding list, wrapping every row) the
+five child-table reads of a four-run search page took 212 us, on the cursor 55 us.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, select
+from sqlalchemy import Connection, Dialect, Select, Table, bindparam, select
+from sqlalchemy.exc import DBAPIError
 
 from plinth.entities import (
     Dataset,
@@ -85,9 +90,51 @@ def chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
 
 def _rows(
     connection: Connection, statement: Select[Any], run_ids: Sequence[str]
-) -> Iterator[Sequence[Any]]:
-    for chunk in chunks(run_ids):
-        yield from connection.execute(statement, {"run_ids": chunk}).all()
+) -> list[Sequence[Any]]:
+    """The rows of ``statement`` (an ``_of_runs`` statement) for these run ids, as the
+    driver's tuples. The columns read this way need no conversion the driver does not do
+    (strings, numbers, and booleans used only for their truth: SQLite gives 0/1)."""
+    if not connection.in_transaction():
+        # The first read of a connection: begin as SQLAlchemy would (SQLite's BEGIN comes
+        # from the engine's begin event), so all of a load's reads see one snapshot.
+        connection.begin()
+    dbapi = connection.dialect.loaded_dbapi
+    found: list[Sequence[Any]] = []
+    cursor = connection.connection.cursor()
+    try:
+        for chunk in chunks(run_ids):
+            # Padded to a power of two (repeating an id changes no IN result), so each
+            # statement has a handful of renderings, not one per page size.
+            size = 1 << (len(chunk) - 1).bit_length()
+            sql, names = _rendered(statement, size, connection.dialect)
+            values = [*chunk, *[chunk[-1]] * (size - len(chunk))]
+            parameters: Sequence[Any] | Mapping[str, Any] = (
+                values if names is None else dict(zip(names, values, strict=True))
+            )
+            try:
+                cursor.execute(sql, parameters)
+            except dbapi.Error as exc:
+                # As SQLAlchemy's execute raises it, for the store's error translation.
+                raise DBAPIError.instance(sql, parameters, exc, dbapi.Error) from exc
+            found.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(
+    statement: Select[Any], size: int, dialect: Dialect
+) -> tuple[str, tuple[str, ...] | None]:
+    """``statement``'s SQL for ``size`` run ids, and the names its parameters take (None for
+    a positional driver: the ids in order)."""
+    state = statement.compile(dialect=dialect).construct_expanded_state({"run_ids": [""] * size})
+    names = tuple(state.parameter_expansion["run_ids"])
+    if state.positiontup is not None:
+        # Positional: the ids go in the order the list was expanded, and nothing else binds.
+        assert tuple(state.positiontup) == names, state.positiontup
+        return state.statement, None
+    return state.statement, names
 
 
 def load_runs_by_id(connection: Connection, run_ids: Sequence[str]) -> list[Run]:
@@ -98,8 +145,8 @@ def load_runs_by_id(connection: Connection, run_ids: Sequence[str]) -> list[Run]
 
 def load_run_info(connection: Connection, run_id: str) -> RunInfo | None:
     """One run's info, without its params, metrics, tags and inputs."""
-    row = connection.execute(_RUN_INFOS, {"run_ids": [run_id]}).first()
-    return None if row is None else _run_info(row)
+    rows = _rows(connection, _RUN_INFOS, [run_id])
+    return _run_info(rows[0]) if rows else None
 
 
 def load_runs(connection: Connection, infos: Sequence[Sequence[Any]]) -> list[Run]:
