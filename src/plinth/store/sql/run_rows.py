@@ -104,8 +104,9 @@ def _rows(
     try:
         for chunk in chunks(run_ids):
             # Padded to a power of two (repeating an id changes no IN result), so each
-            # statement has a handful of renderings, not one per page size.
-            size = 1 << (len(chunk) - 1).bit_length()
+            # statement has a handful of renderings, not one per page size; never past
+            # IN_CHUNK, SQLite's bound on parameters.
+            size = min(1 << (len(chunk) - 1).bit_length(), IN_CHUNK)
             sql, names = _rendered(statement, size, connection.dialect)
             values = [*chunk, *[chunk[-1]] * (size - len(chunk))]
             parameters: Sequence[Any] | Mapping[str, Any] = (
