@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from plinth.cli.runs import column_keys, referenced_keys
+from plinth.cli.runs import MAX_MODELS_LOOKED_UP, column_keys, referenced_keys
 from plinth.client import Client
 from plinth.entities import (
     Dataset,
@@ -166,6 +166,22 @@ def test_show_names_each_logged_model_and_marks_a_deleted_one(
     gone_line = next(line for line in out.splitlines() if gone in line)
     assert "kept-clf" in kept_line and "PENDING" in kept_line
     assert "deleted" in gone_line and "gone-clf" not in gone_line
+
+
+def test_show_looks_each_model_up_once_however_many_steps_link_it(
+    cli: Cli, client: Client, experiment_id: str, make_run: MakeRun
+) -> None:
+    run_id = make_run(experiment_id, name="r")
+    registry = client.stores.registry
+    curve = registry.create_logged_model(experiment_id, name="curve").model_id
+    last = registry.create_logged_model(experiment_id, name="last").model_id
+    steps = [LoggedModelOutput(model_id=curve, step=s) for s in range(MAX_MODELS_LOOKED_UP)]
+    client.log_outputs(run_id, [*steps, LoggedModelOutput(model_id=last, step=999)])
+
+    out = cli("runs", "show", run_id).stdout
+
+    last_line = next(line for line in out.splitlines() if last in line)
+    assert "last" in last_line and "PENDING" in last_line
 
 
 def test_show_all_tags_includes_system_tags(

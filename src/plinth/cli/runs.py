@@ -226,7 +226,7 @@ def linked_models(client: Client, run: Run) -> dict[str, LoggedModel | None]:
     ids = [o.model_id for o in run.outputs.model_outputs]
     ids += [i.model_id for i in run.inputs.model_inputs]
     found: dict[str, LoggedModel | None] = {}
-    for model_id in dict.fromkeys(ids[:MAX_MODELS_LOOKED_UP]):
+    for model_id in list(dict.fromkeys(ids))[:MAX_MODELS_LOOKED_UP]:
         try:
             found[model_id] = client.get_logged_model(model_id)
         except NotFoundError:

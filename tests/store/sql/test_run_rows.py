@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from tests.store.sql.test_search import _children, _experiment, _insert, _metrics, _run
 
-from plinth.store.sql import run_rows
+from plinth.errors import BackendUnavailableError
+from plinth.store.sql import SqlTrackingStore, run_rows
+from plinth.store.sql.migrate import upgrade
 from plinth.store.sql.models import ExperimentRow, LatestMetricRow, ParamRow, RunRow, TagRow
 
 RUN_IDS = [f"r{i:02d}" for i in range(23)]
@@ -50,3 +52,32 @@ def test_runs_load_whole_in_any_chunking(
         assert math.isnan(run.data.metrics["n"])
         assert run.info.experiment_id == "5" and run.info.status.value == "FINISHED"
     assert info is not None and info.run_id == "r07" and info.start_time == 7
+
+
+def test_a_row_the_driver_cannot_decode_is_a_store_error(sqlite_search_engine: Engine) -> None:
+    upgrade(sqlite_search_engine)
+    store = SqlTrackingStore(sqlite_search_engine)
+    run_id = store.create_run(store.create_experiment("e"), user_id="u", start_time=1).info.run_id
+    with sqlite_search_engine.begin() as conn:  # bytes no Plinth writes; decoded when fetched
+        bad = "INSERT INTO params (run_id, key, value) VALUES (:r, 'p', CAST(x'ff' AS TEXT))"
+        conn.execute(text(bad), {"r": run_id})
+
+    with pytest.raises(BackendUnavailableError, match="decode"):
+        store.get_run(run_id)
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_mid_load_names_the_cause_and_the_next_read_works(
+    postgres_search_engine: Engine,
+) -> None:
+    upgrade(postgres_search_engine)
+    store = SqlTrackingStore(postgres_search_engine)
+    run_id = store.create_run(store.create_experiment("e"), user_id="u", start_time=1).info.run_id
+    lost = pytest.raises(BackendUnavailableError, match="terminating connection")
+    with postgres_search_engine.connect() as admin, lost, store._read_connection() as conn:
+        pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.commit()
+        run_rows.load_runs_by_id(conn, [run_id])
+
+    assert store.get_run(run_id).info.run_id == run_id  # the pool replaced the lost connection

@@ -10,6 +10,7 @@ five child-table reads of a four-run search page took 212 us, on the cursor 55 u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -75,7 +76,7 @@ _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile
 _INPUT_ROWS = (
     _of_runs(_INPUTS.c.run_id, _INPUTS.c.tags_json, *(_DATASETS.c[f] for f in _DATASET_FIELDS))
     .join_from(_INPUTS, _DATASETS, _DATASETS.c.dataset_id == _INPUTS.c.dataset_id)
-    .order_by(_DATASETS.c.name)
+    .order_by(_DATASETS.c.name, _DATASETS.c.digest)  # one name may have several digests
 )
 _LINK_ROWS = _of_runs(
     _LINKS.c.run_id, _LINKS.c.model_id, _LINKS.c.direction, _LINKS.c.step
@@ -96,30 +97,42 @@ def _rows(
     (strings, numbers, and booleans used only for their truth: SQLite gives 0/1)."""
     if not connection.in_transaction():
         # The first read of a connection: begin as SQLAlchemy would (SQLite's BEGIN comes
-        # from the engine's begin event), so all of a load's reads see one snapshot.
+        # from the engine's begin event), so on SQLite a load reads one snapshot; on
+        # PostgreSQL each statement sees what was committed before it (READ COMMITTED), as
+        # through SQLAlchemy.
         connection.begin()
-    dbapi = connection.dialect.loaded_dbapi
+    dialect = connection.dialect
+    dbapi = dialect.loaded_dbapi
     found: list[Sequence[Any]] = []
-    cursor = connection.connection.cursor()
+    raw = connection.connection
+    cursor = raw.cursor()
     try:
         for chunk in chunks(run_ids):
             # Padded to a power of two (repeating an id changes no IN result), so each
             # statement has a handful of renderings, not one per page size; never past
             # IN_CHUNK, SQLite's bound on parameters.
             size = min(1 << (len(chunk) - 1).bit_length(), IN_CHUNK)
-            sql, names = _rendered(statement, size, connection.dialect)
+            sql, names = _rendered(statement, size, dialect)
             values = [*chunk, *[chunk[-1]] * (size - len(chunk))]
             parameters: Sequence[Any] | Mapping[str, Any] = (
                 values if names is None else dict(zip(names, values, strict=True))
             )
             try:
                 cursor.execute(sql, parameters)
+                found.extend(cursor.fetchall())  # SQLite reads (and can fail) here
             except dbapi.Error as exc:
-                # As SQLAlchemy's execute raises it, for the store's error translation.
-                raise DBAPIError.instance(sql, parameters, exc, dbapi.Error) from exc
-            found.extend(cursor.fetchall())
+                # Raised as SQLAlchemy's execute raises it, for the store's error
+                # translation; a lost connection is invalidated, so closing it does not
+                # try a rollback whose own error would replace this one.
+                lost = dialect.is_disconnect(exc, raw.dbapi_connection, cursor)
+                if lost:
+                    connection.invalidate(exc)
+                raise DBAPIError.instance(
+                    sql, parameters, exc, dbapi.Error, connection_invalidated=lost, dialect=dialect
+                ) from exc
     finally:
-        cursor.close()
+        with contextlib.suppress(dbapi.Error):  # never hide the error being raised
+            cursor.close()
     return found
 
 
