@@ -162,10 +162,8 @@ def test_show_names_each_logged_model_and_marks_a_deleted_one(
 
     out = cli("runs", "show", run_id).stdout
 
-    kept_line = next(line for line in out.splitlines() if kept in line)
-    gone_line = next(line for line in out.splitlines() if gone in line)
-    assert "kept-clf" in kept_line and "PENDING" in kept_line
-    assert "deleted" in gone_line and "gone-clf" not in gone_line
+    assert "kept-clf" in line_with(out, kept) and "PENDING" in line_with(out, kept)
+    assert "deleted" in line_with(out, gone) and "gone-clf" not in line_with(out, gone)
 
 
 def test_show_looks_each_model_up_once_however_many_steps_link_it(
@@ -180,8 +178,12 @@ def test_show_looks_each_model_up_once_however_many_steps_link_it(
 
     out = cli("runs", "show", run_id).stdout
 
-    last_line = next(line for line in out.splitlines() if last in line)
-    assert "last" in last_line and "PENDING" in last_line
+    assert "last" in line_with(out, last) and "PENDING" in line_with(out, last)
+
+
+def line_with(output: str, text: str) -> str:
+    """The first line of ``output`` holding ``text``."""
+    return next(line for line in output.splitlines() if text in line)
 
 
 def test_show_all_tags_includes_system_tags(
