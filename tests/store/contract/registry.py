@@ -62,6 +62,12 @@ AsUser = Callable[[str], RegistryStore]
 MakeRun = Callable[..., str]
 
 
+def run_in_experiment(stores: Stores, make_run: MakeRun, **metrics: float) -> tuple[str, str]:
+    """A new run (``make_run``'s, with these metrics) and its experiment's id."""
+    run_id = make_run(**metrics)
+    return run_id, stores.tracking.get_run(run_id).info.experiment_id
+
+
 def stage_of(store: RegistryStore, name: str, version: str) -> Stage:
     return store.get_model_version(name, version).current_stage
 
@@ -1076,8 +1082,7 @@ class RegistryStoreContract:
         self, stores: Stores, make_run: MakeRun
     ) -> None:
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run()
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        run_id, experiment_id = run_in_experiment(stores, make_run)
         model_id = registry.create_logged_model(experiment_id, name="m").model_id
         batch = [
             Metric(key="acc", value=0.9, timestamp=T0 + 1, step=1, model_id=model_id),
@@ -1111,8 +1116,7 @@ class RegistryStoreContract:
         self, stores: Stores, make_run: MakeRun
     ) -> None:
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run()
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        run_id, experiment_id = run_in_experiment(stores, make_run)
         metric = Metric(key="acc", value=0.5, timestamp=T0, model_id="m-unknown")
         with pytest.raises(NotFoundError, match="m-unknown"):
             tracking.log_batch(run_id, metrics=[metric, Metric(key="x", value=1, timestamp=T0)])
@@ -1146,8 +1150,7 @@ class RegistryStoreContract:
         # MLflow's fluent log_metric sends the id of the run's output model with every metric
         # of that step: deleting the model must not make the run's own metrics fail.
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run()
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        run_id, experiment_id = run_in_experiment(stores, make_run)
         model_id = registry.create_logged_model(experiment_id, name="gone").model_id
         tracking.log_outputs(run_id, [LoggedModelOutput(model_id=model_id)])
         registry.delete_logged_model(model_id)
@@ -1162,8 +1165,8 @@ class RegistryStoreContract:
         self, stores: Stores, make_run: MakeRun
     ) -> None:
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run(auc=0.5)  # logged at T0, step 0
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        # auc logged at T0, step 0
+        run_id, experiment_id = run_in_experiment(stores, make_run, auc=0.5)
         models = [registry.create_logged_model(experiment_id, name=n).model_id for n in "ab"]
         same = [Metric(key="auc", value=0.5, timestamp=T0, model_id=m) for m in models]
 
@@ -1203,8 +1206,7 @@ class RegistryStoreContract:
         self, stores: Stores, make_run: MakeRun
     ) -> None:
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run()
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        run_id, experiment_id = run_in_experiment(stores, make_run)
         model_id = registry.create_logged_model(experiment_id, name="m").model_id
         points = [
             Metric(key="loss", value=1 / (i + 1), timestamp=T0 + i, step=i, model_id=model_id)
@@ -1229,8 +1231,7 @@ class RegistryStoreContract:
         self, stores: Stores, make_run: MakeRun
     ) -> None:
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run()
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        run_id, experiment_id = run_in_experiment(stores, make_run)
         tracking.log_batch(
             run_id,
             metrics=[
@@ -1261,8 +1262,7 @@ class RegistryStoreContract:
         self, stores: Stores, make_run: MakeRun
     ) -> None:
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run()
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        run_id, experiment_id = run_in_experiment(stores, make_run)
         produced = registry.create_logged_model(experiment_id, name="out").model_id
         consumed = registry.create_logged_model(experiment_id, name="in").model_id
 
@@ -1287,8 +1287,7 @@ class RegistryStoreContract:
 
     def test_search_logged_models_by_metric(self, stores: Stores, make_run: MakeRun) -> None:
         tracking, registry = stores.tracking, stores.registry
-        run_id = make_run()
-        experiment_id = tracking.get_run(run_id).info.experiment_id
+        run_id, experiment_id = run_in_experiment(stores, make_run)
         ids = {}
         for name in "abcd":
             ids[name] = registry.create_logged_model(experiment_id, name=name).model_id

@@ -12,16 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import (
-    Connection,
-    Select,
-    Table,
-    bindparam,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,13 +65,7 @@ from plinth.store.sql.models import (
     RunRow,
     TagRow,
 )
-from plinth.store.sql.run_rows import (
-    IN_CHUNK,
-    chunks,
-    load_run_info,
-    load_runs,
-    load_runs_by_id,
-)
+from plinth.store.sql.run_rows import IN_CHUNK, chunks, load_run_info, load_runs, load_runs_by_id
 from plinth.store.sql.run_search import choose_driver, run_search_statement
 from plinth.store.sql.search import (
     decode_page_token,
