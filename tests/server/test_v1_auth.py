@@ -48,13 +48,13 @@ class Server:
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[Server]:
-    """An app with auth on and one user per role: viewer, editor and admin."""
+    """An app with auth on and one user per role, named after it."""
     from fastapi.testclient import TestClient
 
     stores = open_sql_stores(settings.store_uri)
     app = create_app(settings, stores=stores, auth=True)
     tokens = {"admin": settings.admin_token_path.read_text().strip()}
-    for name, role in (("viewer", Role.VIEWER), ("editor", Role.EDITOR)):
+    for name, role in ((r.value, r) for r in (Role.VIEWER, Role.EDITOR, Role.APPROVER)):
         stores.auth.create_user(name, role)
         tokens[name] = stores.auth.create_token(name)[1]
     with TestClient(app) as client:
@@ -194,11 +194,15 @@ def test_audit_lists_who_did_what(server: Server) -> None:
     assert later.json() == []
 
 
-def test_editor_records_audit_events_as_themselves(server: Server) -> None:
-    body = {"action": "upload_artifact", "object_type": "run", "object_id": "r1"}
-    assert server.request("editor", "POST", "/audit", json=body).status_code == 204
-    (event,) = server.stores.auth.list_audit_events(user_name="editor")
-    assert event.action == "upload_artifact"
+def test_only_an_admin_records_audit_events_and_as_themselves(server: Server) -> None:
+    body = {"action": "delete_run", "object_type": "run", "object_id": "r1"}
+    for role in ("viewer", "editor", "approver"):
+        response = server.request(role, "POST", "/audit", json=body)
+        assert_error(response, 403, "PERMISSION_DENIED", "admin")
+    assert server.stores.auth.list_audit_events(user_name="editor") == []
+    assert server.request("admin", "POST", "/audit", json=body).status_code == 204
+    (event,) = [e for e in server.stores.auth.list_audit_events() if e.object_id == "r1"]
+    assert (event.action, event.user_name) == ("delete_run", "admin")
 
 
 # -- bad input ---------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
-"""/api/v1/audit: who did what, newest first (``admin``), and recording events that happen
-outside the metadata store, such as artifact uploads (``editor``, attributed to the caller)."""
+"""/api/v1/audit: who did what, newest first, and recording an event that happened outside
+the metadata store (both ``admin``).
+
+Recording is admin-only: the server writes every event it sees itself (artifact uploads
+through its proxy included), and an editor able to post entries could fill the log with
+actions they never took, e.g. a ``delete_run`` that would send an investigation the wrong
+way. Events are attributed to the caller whoever posts them."""
 
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ def list_audit_events(query: Annotated[AuditQuery, Query()], store: Store) -> li
 @router.post(
     "/audit",
     status_code=status.HTTP_204_NO_CONTENT,
-    dependencies=[Depends(require(Role.EDITOR))],
+    dependencies=[Depends(require(Role.ADMIN))],
 )
 def record_audit_event(body: AuditEventCreate, store: Store) -> None:
+    """Record an event that happened outside the store, attributed to the caller."""
     store.record_audit_event(body.action, body.object_type, body.object_id, body.details)
