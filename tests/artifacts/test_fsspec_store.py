@@ -353,7 +353,43 @@ def test_delete_of_missing_path_is_not_an_error(store: ArtifactStore) -> None:
 def test_unsafe_paths_are_rejected_by_every_method(
     store: ArtifactStore, tmp_path: Path, path: str
 ) -> None:
-    calls: list[Callable[[], object]] = [
+    for call in _every_method(store, tmp_path, path):
+        with pytest.raises(InvalidArgumentError) as excinfo:
+            call()
+        assert repr(path) in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        pytest.param("a/" + "n" * 256, "longer than 255 bytes", id="long-name"),
+        pytest.param("é" * 128, "longer than 255 bytes", id="long-name-in-utf8"),
+        pytest.param("d/" * 1100 + "x", "the limit is 1024 bytes", id="deep"),
+        pytest.param("a/\ud800.txt", "unpaired surrogate", id="lone-surrogate"),
+    ],
+)
+def test_paths_no_store_could_hold_are_rejected_by_every_method(
+    store: ArtifactStore, tmp_path: Path, path: str, named: str
+) -> None:
+    # Refused up front: a file system would fail with "File name too long", or overflow
+    # Python's stack creating a thousand nested directories.
+    for call in _every_method(store, tmp_path, path):
+        with pytest.raises(InvalidArgumentError, match=named):
+            call()
+    assert store.list("") == []
+
+
+def test_a_path_at_the_limits_is_stored(store: ArtifactStore) -> None:
+    path = "/".join(c * 255 for c in "abc") + "/" + "d" * 200  # 3 x 255 + 200 + 3 bytes
+
+    store.put_bytes(b"x", path)
+
+    assert store.open_read(path).read() == b"x"
+    assert [f.path for f in store.list(path.rsplit("/", 1)[0])] == [path]
+
+
+def _every_method(store: ArtifactStore, tmp_path: Path, path: str) -> list[Callable[[], object]]:
+    return [
         lambda: store.put_bytes(b"x", path),
         lambda: store.put_dir(tmp_path, path),
         lambda: store.open_read(path),
@@ -363,10 +399,6 @@ def test_unsafe_paths_are_rejected_by_every_method(
         lambda: store.exists(path),
         lambda: store.size(path),
     ]
-    for call in calls:
-        with pytest.raises(InvalidArgumentError) as excinfo:
-            call()
-        assert repr(path) in str(excinfo.value)
 
 
 @pytest.mark.parametrize("path", ["", ".", "./"])

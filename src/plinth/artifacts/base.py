@@ -15,9 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from plinth.entities.validation import UNPAIRED_SURROGATE
 from plinth.errors import InvalidArgumentError, NotFoundError
 
 CHUNK_SIZE = 1 << 20
+MAX_PATH_BYTES = 1024
+"""The longest artifact path, in UTF-8 bytes: S3's longest key, and a depth (at most 512
+directories) that local stores create without trouble."""
+MAX_NAME_BYTES = 255
+"""The longest component of an artifact path: NAME_MAX of Linux and macOS file systems."""
 """Bytes per read or write when streaming, so no file is ever held whole in memory."""
 
 
@@ -216,7 +222,9 @@ def normalize_path(path: str, *, allow_root: bool = True) -> str:
 
     Raises:
         InvalidArgumentError: ``path`` is absolute, has a ``..`` component, a backslash
-            or a NUL byte, or is the root where ``allow_root`` is false.
+            or a NUL byte, is not valid text, is longer than :data:`MAX_PATH_BYTES` or has
+            a component longer than :data:`MAX_NAME_BYTES`, or is the root where
+            ``allow_root`` is false.
     """
     # Backslashes are refused rather than converted: on Windows they are separators, so
     # "a\\..\\..\\x" would escape the root there while looking harmless here.
@@ -227,12 +235,38 @@ def normalize_path(path: str, *, allow_root: bool = True) -> str:
             details={"path": path},
         )
     normalized = "/".join(part for part in parts if part not in ("", "."))
+    _check_path_size(path, normalized)
     if not normalized and not allow_root:
         raise InvalidArgumentError(
             f"artifact path {path!r} names the store root, a file path is required",
             details={"path": path},
         )
     return normalized
+
+
+def _check_path_size(path: str, normalized: str) -> None:
+    """Refuse what no store could hold, before a file system fails on it (with "File name
+    too long", or a recursion error creating a thousand nested directories)."""
+    try:
+        size = len(normalized.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(
+            f"artifact path {path!r} is not valid text: {UNPAIRED_SURROGATE}",
+            details={"path": path},
+        ) from None
+    if size > MAX_PATH_BYTES:
+        raise InvalidArgumentError(
+            f"artifact path {path[:60]!r}... is {size} bytes long; the limit is "
+            f"{MAX_PATH_BYTES} bytes (S3's longest key): use a shorter path",
+            details={"path": path},
+        )
+    for part in normalized.split("/"):
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise InvalidArgumentError(
+                f"artifact path component {part[:60]!r}... is longer than {MAX_NAME_BYTES} "
+                "bytes, the longest file name file systems accept: shorten it",
+                details={"path": path},
+            )
 
 
 def _read_chunks(stream: BinaryIO, chunk_size: int) -> Iterator[bytes]:

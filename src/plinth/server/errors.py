@@ -58,6 +58,9 @@ def error_response(
     headers = (
         {"WWW-Authenticate": 'Bearer realm="plinth"'} if code is ErrorCode.UNAUTHENTICATED else None
     )
+    # A message quoting the caller's input may hold an unpaired surrogate, which no JSON
+    # encoder writes as UTF-8: escape it rather than fail while reporting the error.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     body = {"error_code": code.value, "message": message}
     if error_type:
         body["error_type"] = error_type  # MLflow's clients read only the two fields above

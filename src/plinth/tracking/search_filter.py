@@ -35,6 +35,13 @@ Operator: TypeAlias = Literal[
 ]
 Value: TypeAlias = str | float | tuple[str, ...] | None
 
+MAX_FILTER_CLAUSES = 100
+"""The most comparisons one filter may AND together."""
+MAX_ORDER_BY_KEYS = 20
+"""The most fields one ``order_by`` may name."""
+MAX_IN_VALUES = 10_000
+"""The most values one ``IN`` list may hold."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
@@ -237,6 +244,13 @@ class _Parser:
             if not self.accept("AND"):
                 raise self.fail("AND or the end of the filter")
             found.append(self.clause())
+            if len(found) > MAX_FILTER_CLAUSES:
+                # Past this a database refuses the statement ("Expression tree is too
+                # large"), which would read as an outage rather than as the caller's error.
+                raise InvalidArgumentError(
+                    f"Invalid filter: more than {MAX_FILTER_CLAUSES} clauses; narrow the "
+                    "search with fewer comparisons (IN takes several values in one)"
+                )
         return found
 
     def clause(self) -> _Clause:
@@ -271,6 +285,12 @@ class _Parser:
         items: list[_Token] = []
         while not self.accept(")"):
             items.append(self.scalar())
+            if len(items) > MAX_IN_VALUES:
+                # PostgreSQL binds at most 65,535 values in one statement.
+                raise InvalidArgumentError(
+                    f"Invalid filter: an IN list holds more than {MAX_IN_VALUES} values; "
+                    "search in several requests"
+                )
             if not self.accept(",") and not self.at(")"):
                 raise self.fail("',' or ')' in the value list")
         if not items:
@@ -472,6 +492,11 @@ def _order_token(clause: str) -> tuple[_Token, bool]:
 def _check_unique(keys: list[OrderKey], order_by: Sequence[str]) -> list[OrderKey]:
     if len({(k.entity, k.key) for k in keys}) != len(keys):
         raise InvalidArgumentError(f"`order_by` contains duplicate fields: {list(order_by)}")
+    if len(keys) > MAX_ORDER_BY_KEYS:
+        # Each key of a run search is a join, and SQLite joins at most 64 tables.
+        raise InvalidArgumentError(
+            f"`order_by` has {len(keys)} fields; at most {MAX_ORDER_BY_KEYS} are allowed"
+        )
     return keys
 
 

@@ -159,6 +159,19 @@ def test_path_traversal_is_400(http: httpx.Client, path: str) -> None:
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param("1/" + "A" * 300, id="long-name"), pytest.param("d/" * 1100 + "x", id="deep")],
+)
+def test_a_path_no_file_system_could_hold_is_400(http: httpx.Client, path: str) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = http.request(method, f"{PROXY}/{path}", content=b"x")
+        assert response.status_code == 400, (method, response.text)
+        assert "limit" in response.json()["message"] or "longer" in response.json()["message"]
+    listed = http.get(PROXY, params={"path": path})
+    assert listed.status_code == 400, listed.text
+
+
 @pytest.mark.parametrize("path", ["../x", "/etc", "a/../../b"])
 def test_listing_outside_the_root_is_400(http: httpx.Client, path: str) -> None:
     response = http.get(PROXY, params={"path": path})

@@ -213,6 +213,24 @@ def test_text_with_an_unpaired_surrogate_escape_is_400_naming_the_field(
     assert "unpaired" in response.json()["message"]
 
 
+def test_a_double_encoded_body_is_checked_for_unpaired_surrogates_too(
+    http: httpx.Client,
+) -> None:
+    # A JSON string holding the object, as old MLflow clients send: decoded twice, and the
+    # second decoding may produce what the first could not.
+    body = json.dumps('{"experiment_id": "0", "key": "x\\ud800", "value": "v"}')
+
+    response = http.post(
+        "/api/2.0/mlflow/experiments/set-experiment-tag",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400, response.text
+    assert "unpaired" in response.json()["message"]
+    assert http.get("/health").status_code == 200  # the connection survived
+
+
 def test_text_with_an_unpaired_surrogate_is_400_on_plinths_api_too(http: httpx.Client) -> None:
     response = http.post(
         "/api/v1/experiments",
@@ -224,16 +242,73 @@ def test_text_with_an_unpaired_surrogate_is_400_on_plinths_api_too(http: httpx.C
     assert "unpaired surrogate" in response.json()["message"]
 
 
-def test_forged_page_token_beyond_any_offset_is_400(http: httpx.Client) -> None:
-    token = base64.b64encode(json.dumps({"offset": 10**20}).encode()).decode()
+@pytest.mark.parametrize(
+    "forged",
+    [
+        pytest.param(json.dumps({"offset": 10**20}), id="offset-beyond-64-bits"),
+        pytest.param("[" * 5000, id="deeply-nested-json"),
+    ],
+)
+def test_forged_page_token_is_400(http: httpx.Client, forged: str) -> None:
+    token = base64.b64encode(forged.encode()).decode()
 
     for path, body in [
         ("runs/search", {"experiment_ids": ["0"], "page_token": token}),
         ("experiments/search", {"page_token": token}),
+        ("logged-models/search", {"experiment_ids": ["0"], "page_token": token}),
     ]:
         response = http.post(f"/api/2.0/mlflow/{path}", json=body)
         assert response.status_code == 400, (path, response.text)
         assert "page token" in response.json()["message"]
+    response = http.get("/api/2.0/mlflow/registered-models/search", params={"page_token": token})
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        pytest.param(
+            "runs/search",
+            {"experiment_ids": ["0"], "filter": " and ".join(["params.p = 'a'"] * 1500)},
+            "100 clauses",
+            id="runs-filter",
+        ),
+        pytest.param(
+            "experiments/search",
+            {"filter": " and ".join(["name = 'x'"] * 1500)},
+            "100 clauses",
+            id="experiments-filter",
+        ),
+        pytest.param(
+            "logged-models/search",
+            {"experiment_ids": ["0"], "filter": " and ".join(["name = 'x'"] * 1500)},
+            "100 clauses",
+            id="logged-models-filter",
+        ),
+        pytest.param(
+            "runs/search",
+            {"experiment_ids": ["0"], "filter": f"params.p IN ({', '.join(['1'] * 10_001)})"},
+            "10000 values",
+            id="in-list",
+        ),
+        pytest.param(
+            "runs/search",
+            {"experiment_ids": ["0"], "order_by": [f"params.p{i}" for i in range(65)]},
+            "at most 20",
+            id="order-by",
+        ),
+    ],
+)
+def test_a_search_too_large_for_the_database_is_400_not_an_outage(
+    http: httpx.Client, path: str, body: dict[str, Any], named: str
+) -> None:
+    # SQLite refuses such statements ("Expression tree is too large", "at most 64 tables in
+    # a join"): reported as the caller's error, not as 503, which MLflow's client retries.
+    response = http.post(f"/api/2.0/mlflow/{path}", json=body)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert named in response.json()["message"]
 
 
 def test_filter_numbers_beyond_64_bits_compare_instead_of_failing(http: httpx.Client) -> None:

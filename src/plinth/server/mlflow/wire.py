@@ -246,15 +246,10 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         try:
             value = orjson.loads(body)
         except orjson.JSONDecodeError:
-            value = json.loads(body)
-            # orjson also refuses "\ud800"-style escapes of unpaired surrogates, which the
-            # stdlib turns into strings no database driver can store.
-            problem = unstorable(value)
-            if problem:
-                raise InvalidArgumentError(problem) from None
+            value = _stdlib_json(body)
         # Old MLflow clients double-encode their JSON; MLflow's server decodes twice too.
         if isinstance(value, str):
-            value = json.loads(value)
+            value = _stdlib_json(value)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise InvalidArgumentError(f"Request body is not valid JSON: {exc}") from None
     if value is None:
@@ -263,6 +258,16 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise InvalidArgumentError(
             f"Request body must be a JSON object, got a JSON {type(value).__name__}."
         )
+    return value
+
+
+def _stdlib_json(text: str | bytes) -> Any:
+    value = json.loads(text)
+    # orjson refuses "\ud800"-style escapes of unpaired surrogates, which the stdlib turns
+    # into strings no database driver (nor the error's own JSON) can encode.
+    problem = unstorable(value)
+    if problem:
+        raise InvalidArgumentError(problem) from None
     return value
 
 

@@ -286,13 +286,17 @@ def decode_page_token(token: str | None) -> int:
     """
     if not token:
         return 0
+    invalid = InvalidArgumentError(
+        f"Invalid page token {str(token)[:80]!r}: pass the next_page_token of the previous page"
+    )
     try:
         raw = base64.b64decode(token.translate(str.maketrans("-_", "+/")), validate=True)
         offset = json.loads(raw)["offset"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise InvalidArgumentError(f"Invalid page token {token!r}") from exc
+    # RecursionError: a forged token of deeply nested JSON.
+    except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise invalid from exc
     # A token is JSON anyone can forge: an offset the database cannot hold is refused here
     # rather than overflowing in its driver.
     if type(offset) is not int or not 0 <= offset < 2**63:
-        raise InvalidArgumentError(f"Invalid page token {token!r}")
+        raise invalid
     return offset
