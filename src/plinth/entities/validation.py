@@ -6,6 +6,7 @@ through the SDK, the CLI and the REST API.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -109,6 +110,18 @@ def validate_timestamp(field: str, value: object) -> int:
     return ms
 
 
+def validate_time_window(since_ms: int | None, until_ms: int | None) -> None:
+    """``[since_ms, until_ms)``, either end optional: epoch milliseconds (a forged 2**63
+    would overflow the database's integers), the start not after the end."""
+    for field, value in (("since_ms", since_ms), ("until_ms", until_ms)):
+        if value is not None:
+            validate_timestamp(field, value)
+    if since_ms is not None and until_ms is not None and since_ms > until_ms:
+        raise InvalidArgumentError(
+            f"since_ms ({since_ms}) is after until_ms ({until_ms}); swap them or drop one"
+        )
+
+
 def validate_step(key: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(f"Metric '{key}' step must be an integer, got {value!r}.")
@@ -203,3 +216,20 @@ def unstorable(value: object, where: str = "", *, integers: bool = False) -> str
             if found:
                 return found
     return None
+
+
+def json_text(value: object, where: str, *, sort_keys: bool = False) -> str:
+    """``value`` as the JSON text a store keeps, or an error naming ``where``.
+
+    ``json.dumps`` writes an unpaired surrogate as an ASCII ``\\ud800`` escape, which the
+    database accepts and every later read then fails to return as UTF-8: checked first so
+    that such a value is refused instead of making what was written unreadable.
+    Values JSON has no type for (dates, ``Decimal``) are written as their text.
+
+    Raises:
+        InvalidArgumentError: ``value`` holds text that is not valid Unicode.
+    """
+    problem = unstorable(value, where)
+    if problem:
+        raise InvalidArgumentError(problem)
+    return json.dumps(value, sort_keys=sort_keys, default=str)

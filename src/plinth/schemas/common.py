@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, TypeAdapter, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, WithJsonSchema
+
+from plinth.entities.validation import MAX_TIMESTAMP_MS
 
 T = TypeVar("T")
 
@@ -31,6 +33,12 @@ WireFloat = Annotated[
 ]
 """A float that survives JSON: non-finite values travel as ``"NaN"``, ``"Infinity"`` and
 ``"-Infinity"``."""
+
+
+EpochMs = Annotated[
+    int, Field(ge=0, le=MAX_TIMESTAMP_MS, description="Epoch milliseconds, 1970 to 2100.")
+]
+"""A time in a request: a value past what the database or a date holds is a 400 here."""
 
 
 class Wire(BaseModel):

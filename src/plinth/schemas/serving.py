@@ -9,7 +9,7 @@ from pydantic import Field, RootModel
 
 from plinth.entities.route_stats import RouteStats
 from plinth.entities.serving import Route, Slo
-from plinth.schemas.common import Wire
+from plinth.schemas.common import EpochMs, Wire
 
 
 class EndpointCreate(Wire):
@@ -53,15 +53,15 @@ class EndpointEventCreate(Wire):
 
 
 class EventQuery(Wire):
-    since_ms: int | None = None
+    since_ms: EpochMs | None = None
     limit: int = Field(default=1000, ge=1, le=10_000)
 
 
 class TimeWindow(Wire):
     """``[since_ms, until_ms)`` in epoch milliseconds; either end optional."""
 
-    since_ms: int | None = None
-    until_ms: int | None = None
+    since_ms: EpochMs | None = None
+    until_ms: EpochMs | None = None
 
 
 class RouteStatsBatch(Wire):
@@ -78,7 +78,7 @@ class FeedbackIn(Wire):
     outcomes: dict[str, float] = Field(
         default_factory=dict, description='Named numeric outcomes, e.g. {"converted": 1}.'
     )
-    timestamp: int | None = Field(default=None, description="Epoch ms; default: now.")
+    timestamp: EpochMs | None = Field(default=None, description="Epoch ms; default: now.")
 
 
 class FeedbackList(RootModel[list[FeedbackIn]]):

@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 
 from plinth.artifacts import ArtifactStore, FsspecArtifactStore
 from plinth.artifacts.base import normalize_path
+from plinth.entities.validation import validate_time_window
 from plinth.errors import InvalidArgumentError
 from plinth.serving.prediction_log import (
     DEFAULT_PREFIX,
@@ -68,7 +69,7 @@ def read_predictions(
             endpoint name, or a store that is neither local nor S3.
     """
     selected = _selected_columns(columns)
-    _check_window(since_ms, until_ms)
+    validate_time_window(since_ms, until_ms)
     if not endpoint:
         raise InvalidArgumentError("endpoint must be an endpoint name, e.g. 'churn'")
     fsspec_store = _fsspec_store(store)
@@ -152,13 +153,6 @@ def _selected_columns(columns: Sequence[str] | None) -> list[str]:
             f"unknown prediction log column(s) {unknown}; choose from {SEGMENT_SCHEMA.names}"
         )
     return list(dict.fromkeys(columns))
-
-
-def _check_window(since_ms: int | None, until_ms: int | None) -> None:
-    if since_ms is not None and until_ms is not None and since_ms > until_ms:
-        raise InvalidArgumentError(
-            f"since_ms ({since_ms}) is after until_ms ({until_ms}); swap them or drop one"
-        )
 
 
 def _fsspec_store(store: ArtifactStore) -> FsspecArtifactStore:

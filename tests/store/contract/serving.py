@@ -331,6 +331,39 @@ class ServingStoreContract:
         with pytest.raises(NotFoundError):
             stores.serving.log_feedback([Feedback(endpoint="nope", request_id="r", label=1)])
 
+    def test_text_that_is_not_unicode_is_refused_and_what_was_written_stays_readable(
+        self, stores: Stores
+    ) -> None:
+        stores.serving.create_endpoint("churn", [route("1")])
+        stores.serving.log_feedback([Feedback(endpoint="churn", request_id="r1", label=1)])
+        bad = "x\ud800"
+        with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
+            stores.serving.record_endpoint_event("churn", "note", details={"k": bad})
+        for item in (
+            Feedback(endpoint="churn", request_id="r2", label=bad),
+            Feedback(endpoint="churn", request_id="r3", outcomes={bad: 1.0}),
+        ):
+            with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
+                stores.serving.log_feedback([item])
+
+        assert [f.request_id for f in stores.serving.list_feedback("churn")] == ["r1"]
+        assert "note" not in [e.event_type for e in stores.serving.list_endpoint_events("churn")]
+
+    def test_times_beyond_epoch_milliseconds_are_refused(self, stores: Stores) -> None:
+        stores.serving.create_endpoint("churn", [route("1")])
+        huge = 2**63
+        with pytest.raises(InvalidArgumentError, match="since_ms"):
+            stores.serving.list_feedback("churn", since_ms=huge)
+        with pytest.raises(InvalidArgumentError, match="until_ms"):
+            stores.serving.list_route_stats("churn", since_ms=0, until_ms=huge)
+        with pytest.raises(InvalidArgumentError, match="since_ms"):
+            stores.serving.list_endpoint_events("churn", since_ms=-1)
+        with pytest.raises(InvalidArgumentError, match="timestamp"):
+            stores.serving.log_feedback(
+                [Feedback(endpoint="churn", request_id="r", label=1, timestamp=2**70)]
+            )
+        assert stores.serving.list_feedback("churn") == []
+
     def test_slo(self, stores: Stores) -> None:
         stores.serving.create_endpoint("churn", [route("1")], slo=Slo(p99_ms=50))
         updated = stores.serving.set_slo("churn", Slo(error_rate=0.01, availability=0.999))

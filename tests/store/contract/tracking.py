@@ -759,6 +759,17 @@ class TrackingStoreContract:
         with pytest.raises(InvalidArgumentError, match="name"):
             store.log_inputs(run.info.run_id, [dataset_input("", "1", "t")])
 
+    def test_an_input_tag_that_is_not_unicode_is_refused_and_the_run_stays_readable(
+        self, store: TrackingStore, run: Run
+    ) -> None:
+        # Stored as JSON, where json.dumps would have hidden the surrogate in an escape that
+        # every later read of the run failed on.
+        with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
+            store.log_inputs(run.info.run_id, [dataset_input("d", "1", "x\ud800")])
+
+        assert store.get_run(run.info.run_id).inputs.dataset_inputs == []
+        assert len(store.search_runs([run.info.experiment_id])) == 1
+
     def test_comments_are_listed_oldest_first_by_actor(
         self, store: TrackingStore, run: Run, actor: str
     ) -> None:

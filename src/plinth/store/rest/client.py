@@ -172,13 +172,23 @@ def build(model: type[M], **values: object) -> M:
 def _json_body(body: BaseModel) -> bytes:
     data = body.model_dump(mode="json")
     try:
-        return orjson.dumps(data)
+        encoded = orjson.dumps(data)
     except orjson.JSONEncodeError:
         problem = unstorable(data, integers=True)
         if problem is None:
             raise
         # The errors the server (and the SQL store) give for the same values.
         raise InvalidArgumentError(problem) from None
+    # Pydantic writes an unpaired surrogate in a dict key as U+FFFD, silently: look for it
+    # (a byte search) and, only if found, for a surrogate it could stand for.
+    if _REPLACEMENT_CHARACTER in encoded:
+        problem = unstorable(body.model_dump())
+        if problem is not None:
+            raise InvalidArgumentError(problem)
+    return encoded
+
+
+_REPLACEMENT_CHARACTER = "\ufffd".encode()
 
 
 def _may_retry(method: str, exc: httpx.TransportError) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from plinth.entities import now_ms
 from plinth.entities.route_stats import RouteStats
 from plinth.entities.serving import EndpointEvent, Feedback
+from plinth.entities.validation import json_text, validate_time_window, validate_timestamp
 from plinth.errors import InvalidArgumentError, NotFoundError
 from plinth.store.sql.models import EndpointEventRow, EndpointRow, FeedbackRow, RouteStatsRow
 from plinth.store.sql.session import SqlStoreBase
@@ -39,7 +40,7 @@ class ServingRecords(SqlStoreBase):
                 user_name=self.actor,
                 timestamp=now_ms(),
                 comment=comment,
-                details_json=json.dumps(details or {}, default=str),
+                details_json=json_text(details or {}, "details"),
             )
         )
 
@@ -57,6 +58,7 @@ class ServingRecords(SqlStoreBase):
     def list_endpoint_events(
         self, name: str, *, since_ms: int | None = None, limit: int = 1000
     ) -> list[EndpointEvent]:
+        validate_time_window(since_ms, None)
         stmt = select(EndpointEventRow).where(EndpointEventRow.endpoint == name)
         if since_ms is not None:
             stmt = stmt.where(EndpointEventRow.timestamp >= since_ms)
@@ -82,6 +84,7 @@ class ServingRecords(SqlStoreBase):
     def list_route_stats(
         self, endpoint: str, *, since_ms: int, until_ms: int | None = None
     ) -> list[RouteStats]:
+        validate_time_window(since_ms, until_ms)
         stmt = select(RouteStatsRow).where(
             RouteStatsRow.endpoint == endpoint, RouteStatsRow.minute >= since_ms
         )
@@ -122,15 +125,22 @@ class ServingRecords(SqlStoreBase):
         return FeedbackRow(
             endpoint=item.endpoint,
             request_id=item.request_id,
-            label_json=None if item.label is None else json.dumps(item.label),
-            outcomes_json=json.dumps({k: float(v) for k, v in item.outcomes.items()}),
-            timestamp=item.timestamp or now_ms(),
+            label_json=None if item.label is None else json_text(item.label, f"{where}.label"),
+            outcomes_json=json_text(
+                {k: float(v) for k, v in item.outcomes.items()}, f"{where}.outcomes"
+            ),
+            timestamp=(
+                now_ms()
+                if item.timestamp is None
+                else validate_timestamp(f"{where}.timestamp", item.timestamp)
+            ),
             user_name=self.actor,
         )
 
     def list_feedback(
         self, endpoint: str, *, since_ms: int | None = None, until_ms: int | None = None
     ) -> list[Feedback]:
+        validate_time_window(since_ms, until_ms)
         stmt = select(FeedbackRow).where(FeedbackRow.endpoint == endpoint)
         if since_ms is not None:
             stmt = stmt.where(FeedbackRow.timestamp >= since_ms)

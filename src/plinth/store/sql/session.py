@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Self, cast
@@ -13,7 +12,7 @@ from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from plinth.entities import LOCAL_USER, now_ms
-from plinth.entities.validation import UNPAIRED_SURROGATE
+from plinth.entities.validation import UNPAIRED_SURROGATE, json_text
 from plinth.errors import BackendUnavailableError, InvalidArgumentError
 from plinth.store.sql.engine import WRITE_OPTION
 from plinth.store.sql.models import AuditEventRow
@@ -109,7 +108,7 @@ class SqlStoreBase:
                 "action": action,
                 "object_type": object_type,
                 "object_id": object_id,
-                "details": json.dumps(details, default=str) if details else None,
+                "details": json_text(dict(details), "details") if details else None,
             },
         )
 

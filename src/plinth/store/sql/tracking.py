@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 import time
@@ -662,7 +661,9 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             for item in datasets:
                 _check_input_tags(item)
                 dataset_id = self._dataset_id(s, row.experiment_id, item.dataset)
-                tags_json = json.dumps({t.key: t.value for t in item.tags}, sort_keys=True)
+                tags = {t.key: t.value for t in item.tags}
+                where = f"dataset input '{item.dataset.name}' tags"
+                tags_json = v.json_text(tags, where, sort_keys=True)
                 self._upsert(
                     s,
                     RunInputRow.__table__,  # type: ignore[arg-type]
