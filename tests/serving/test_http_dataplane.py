@@ -125,6 +125,72 @@ def test_bad_requests_get_clear_errors_and_never_a_500(serving_env: Serving, chu
     assert garbage.status_code == 400
 
 
+def _model_errors(serving_env: Serving, endpoint: str) -> float:
+    text = serving_env.http.get("/metrics").text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "plinth_requests_total"
+        and s.labels.get("endpoint") == endpoint
+        and s.labels.get("status") == "error"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        pytest.param("invocations", b"[" * 5000, "not valid JSON", id="deeply-nested"),
+        pytest.param(
+            "invocations",
+            b'{"dataframe_records": [{"tenure": 1.0, "plan": "x\\ud800"}]}',
+            "unpaired surrogate",
+            id="lone-surrogate",
+        ),
+        pytest.param(
+            "invocations",
+            orjson.dumps(
+                {"dataframe_split": {"columns": ["tenure"], "data": [[1.0]], "index": [0, 1]}}
+            ),
+            "2 labels for 1 rows",
+            id="index-of-other-length",
+        ),
+        pytest.param(
+            "invocations",
+            orjson.dumps({"dataframe_split": {"columns": FEATURES, "data": []}}),
+            "no rows",
+            id="no-rows",
+        ),
+        pytest.param(
+            "infer",
+            orjson.dumps(
+                {
+                    "inputs": [
+                        {"name": c, "shape": [0], "datatype": "FP64", "data": []} for c in FEATURES
+                    ]
+                }
+            ),
+            "no rows",
+            id="oip-no-rows",
+        ),
+    ],
+)
+def test_malformed_inputs_are_400_and_not_counted_against_the_model(
+    serving_env: Serving, churn: str, path: str, body: bytes, message: str
+) -> None:
+    url = f"/v2/models/{churn}/infer" if path == "infer" else f"/endpoints/{churn}/invocations"
+    errors_before = _model_errors(serving_env, churn)
+
+    response = serving_env.http.post(
+        url, content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert message in answer.get("error", answer.get("message", "")), answer
+    assert _model_errors(serving_env, churn) == errors_before
+
+
 def test_inference_needs_a_token(serving_env: Serving, churn: str) -> None:
     import httpx
 

@@ -313,6 +313,10 @@ class DataPlane:
         status, outputs, error = "ok", None, None
         try:
             prepared = served.model.prepare(_signature_columns(served.model, data))
+            if _holds_no_rows(prepared):
+                # The caller's mistake, not the model's: scikit-learn raises on zero rows,
+                # which would count against the version's error rate and guardrails.
+                raise InvalidArgumentError("The request holds no rows; send at least one.")
             outputs = await served.batcher.predict(prepared, alone=await self._is_alone())
         except InvalidArgumentError as exc:
             status, error = "invalid", exc.message
@@ -442,6 +446,14 @@ def _merged(results: list[tuple[list[int] | None, Any]], rows: int) -> Any:
 
 def _heaviest(endpoint: Endpoint) -> Route:
     return max(endpoint.live_routes, key=lambda r: (r.role is RouteRole.PRIMARY, r.weight))
+
+
+def _holds_no_rows(data: Any) -> bool:
+    """Whether a prepared input (a frame, an array, or a mapping of them) has zero rows."""
+    if isinstance(data, dict):
+        return bool(data) and all(_holds_no_rows(v) for v in data.values())
+    shape: tuple[int, ...] = getattr(data, "shape", ())
+    return bool(shape) and shape[0] == 0
 
 
 def _signature_columns(model: LoadedModel, data: Any) -> Any:

@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from plinth.entities.validation import unstorable
 from plinth.errors import InvalidArgumentError, UnsupportedMediaTypeError
 from plinth.models.signature import ModelSignature
 from plinth.serving.wire_arrays import (
@@ -157,9 +158,16 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _loads_with_nan(body: bytes) -> object:
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidArgumentError(f"Request body is not valid JSON: {exc}.") from exc
+        doc = json.loads(body)
+    # RecursionError: nesting deeper than the parser's stack (orjson refused it first).
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidArgumentError(f"Request body is not valid JSON: {exc}.") from None
+    # orjson also refuses "\ud800"-style escapes of unpaired surrogates, text the model's
+    # input (and the prediction log) cannot encode.
+    problem = unstorable(doc)
+    if problem:
+        raise InvalidArgumentError(problem)
+    return doc
 
 
 def _json_input(key: str, value: object, signature: ModelSignature | None) -> ModelInput:
@@ -195,6 +203,11 @@ def _split_input(value: object, signature: ModelSignature | None) -> ModelInput:
     index = value.get("index")
     if index is not None and not isinstance(index, list):
         raise InvalidArgumentError("dataframe_split.index must be a list.")
+    if index is not None and len(index) != len(rows):
+        raise InvalidArgumentError(
+            f"dataframe_split.index has {len(index)} labels for {len(rows)} rows of data; "
+            "send one label per row, or no index."
+        )
     frame_index = None if index is None else pd.Index(index)
     return _rows_input(rows, columns, signature, field="dataframe_split", index=frame_index)
 

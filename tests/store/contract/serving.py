@@ -349,6 +349,11 @@ class ServingStoreContract:
         assert [f.request_id for f in stores.serving.list_feedback("churn")] == ["r1"]
         assert "note" not in [e.event_type for e in stores.serving.list_endpoint_events("churn")]
 
+    def test_an_event_for_an_endpoint_that_does_not_exist_is_refused(self, stores: Stores) -> None:
+        with pytest.raises(NotFoundError, match="nope"):
+            stores.serving.record_endpoint_event("nope", "note", comment="lost")
+        assert stores.serving.list_endpoint_events("nope") == []
+
     def test_times_beyond_epoch_milliseconds_are_refused(self, stores: Stores) -> None:
         stores.serving.create_endpoint("churn", [route("1")])
         huge = 2**63

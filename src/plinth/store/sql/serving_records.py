@@ -53,6 +53,8 @@ class ServingRecords(SqlStoreBase):
         details: dict[str, object] | None = None,
     ) -> None:
         with self._write() as session:
+            if session.get(EndpointRow, name) is None:
+                raise NotFoundError(f"Endpoint {name!r} does not exist.")
             self._event(session, name, event_type, comment=comment, details=details)
 
     def list_endpoint_events(
