@@ -10,6 +10,7 @@ from typer.testing import Result
 
 from plinth import __version__
 from plinth.cli.main import exit_code_for
+from plinth.client import Client
 from plinth.errors import (
     AlreadyExistsError,
     BackendUnavailableError,
@@ -102,3 +103,27 @@ def test_bad_plinth_toml_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: Bad settings")
+
+
+def test_stored_text_prints_as_written_in_every_listing(cli: Cli, client: Client) -> None:
+    # Names, tags and comments anyone may have written: neither rich markup ("[/]" used to
+    # crash every listing that showed it) nor terminal escape sequences take effect.
+    experiment_id = client.create_experiment("[/]")
+    run_id = client.create_run(experiment_id, run_name="[bold red]x[/]").info.run_id
+    client.set_tag(run_id, "note", "\x1b[31mred\x1b[0m :smile:")
+    client.add_comment(run_id, "[link=http://evil]click[/link]")
+
+    outputs = [
+        cli("experiments", "list"),
+        cli("runs", "list", "--experiment", experiment_id),
+        cli("runs", "show", run_id),
+        cli("runs", "comments", run_id),
+    ]
+
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output
+    assert "[/]" in outputs[0].output
+    assert "[bold red]x[/]" in outputs[1].output
+    assert "\\x1b[31mred\\x1b[0m :smile:" in outputs[2].output
+    assert "[link=http://evil]click[/link]" in outputs[3].output

@@ -31,11 +31,31 @@ OUTPUT_OPTION: Any = typer.Option(
 
 def stdout() -> Console:
     # Built per call: rich binds to sys.stdout when printing, which CliRunner swaps.
-    return Console(highlight=False)
+    # No markup or emoji codes: what is printed holds names, tags and comments anyone may
+    # have written, and "[/]" in a run name must print as itself, not crash every listing.
+    return Console(highlight=False, markup=False, emoji=False)
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False, emoji=False)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+del _CONTROL[ord("\n")], _CONTROL[ord("\t")]
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): stored values reach the
+    terminal, where an escape sequence could recolour, retitle or hide output."""
+    return text.translate(_CONTROL)
+
+
+class _PrintableTable(Table):
+    """A table whose text cells are printed as written (see :func:`printable`)."""
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        cells = [Text(printable(c)) if isinstance(c, str) else c for c in renderables]
+        super().add_row(*cells, **kwargs)
 
 
 def print_json(data: object) -> None:
@@ -63,7 +83,7 @@ def make_table(*columns: str, title: str | None = None, whole: Iterable[str] = (
     """A compact table (header rule, no cell borders) so wide listings fit terminals.
 
     Columns named in ``whole`` never wrap (ids people copy, timestamps)."""
-    table = Table(
+    table = _PrintableTable(
         title=title,
         title_justify="left",
         header_style="bold",
@@ -92,7 +112,7 @@ def key_value_table(rows: Iterable[tuple[str, object]], *, title: str | None = N
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(key, Text(fmt(value)))
+        table.add_row(printable(key), Text(printable(fmt(value))))
     return table
 
 
@@ -129,8 +149,8 @@ def format_duration(start_ms: int | None, end_ms: int | None) -> str:
 
 def success(message: str) -> None:
     """A one-line confirmation of a change."""
-    stdout().print(Text(message, style="green"), soft_wrap=True)
+    stdout().print(Text(printable(message), style="green"), soft_wrap=True)
 
 
 def hint(message: str) -> None:
-    stdout().print(Text(message, style="dim"), soft_wrap=True)
+    stdout().print(Text(printable(message), style="dim"), soft_wrap=True)
