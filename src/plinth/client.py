@@ -12,11 +12,12 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from plinth.artifacts import ArtifactStore, FileInfo, StoredFile, artifact_store_from_uri
+from plinth.artifacts.base import normalize_path
 from plinth.config import Settings
 from plinth.entities import (
     ApiToken,
@@ -162,8 +163,13 @@ class Client:
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None
     ) -> RunInfo:
         status = parse_run_status(status)
+        if not status.is_terminal:
+            raise InvalidArgumentError(
+                f"set_terminated ends a run: status must be FINISHED, FAILED or KILLED, got "
+                f"{status.value}; use update_run to set another status."
+            )
         return self.stores.tracking.update_run_info(
-            run_id, status=status, end_time=end_time or now_ms()
+            run_id, status=status, end_time=now_ms() if end_time is None else end_time
         )
 
     def delete_run(self, run_id: str) -> None:
@@ -189,8 +195,8 @@ class Client:
         metric = Metric(
             key=key,
             value=value,
-            timestamp=timestamp or now_ms(),
-            step=step or 0,
+            timestamp=now_ms() if timestamp is None else timestamp,
+            step=0 if step is None else step,
             model_id=model_id,
             dataset_name=dataset_name,
             dataset_digest=dataset_digest,
@@ -221,6 +227,7 @@ class Client:
         metrics. Each call is atomic; the whole is not.
         """
         tracking = self.stores.tracking
+        metrics, params, tags = _batch_items(metrics, params, tags)
         if (
             len(metrics) <= v.MAX_BATCH_METRICS
             and len(params) <= v.MAX_BATCH_PARAMS
@@ -229,6 +236,9 @@ class Client:
         ):
             tracking.log_batch(run_id, metrics=metrics, params=params, tags=tags)
             return
+        # Every item is checked before the first call, so that one bad item refuses the
+        # whole batch rather than after the calls before it were written.
+        _check_batch_values(metrics, params, tags)
         for i in range(0, len(params), v.MAX_BATCH_PARAMS):
             tracking.log_batch(run_id, params=params[i : i + v.MAX_BATCH_PARAMS])
         for i in range(0, len(tags), v.MAX_BATCH_TAGS):
@@ -296,14 +306,26 @@ class Client:
         return store.put_dir(local, _join(base, artifact_path))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> StoredFile:
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"log_text: text must be a str, got {type(text).__name__}.")
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(f"log_text: {v.UNPAIRED_SURROGATE}.") from None
+        file = _artifact_file("log_text", artifact_file)
         store, base = self._run_artifacts(run_id)
-        return store.put_bytes(text.encode(), _join(base, artifact_file))
+        return store.put_bytes(data, _join(base, file))
 
     def log_dict(
         self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str
     ) -> StoredFile:
+        file = _artifact_file("log_dict", artifact_file)
+        if not isinstance(dictionary, Mapping):
+            raise InvalidArgumentError(
+                f"log_dict: dictionary must be a mapping, got {type(dictionary).__name__}."
+            )
         plain = _plain(dictionary)
-        if artifact_file.endswith((".yaml", ".yml")):
+        if file.endswith((".yaml", ".yml")):
             import yaml
 
             text = yaml.safe_dump(plain, sort_keys=False)
@@ -579,6 +601,64 @@ def _default_artifact_store(settings: Settings) -> ArtifactStore:
     return artifact_store_from_uri(settings.artifact_root)
 
 
+def _artifact_file(method: str, artifact_file: object) -> str:
+    """A file path inside the run's artifacts: never empty, which would write the file in
+    place of the run's artifact folder."""
+    if not isinstance(artifact_file, str):
+        raise InvalidArgumentError(
+            f"{method}: artifact_file must be a str such as 'report.txt', got "
+            f"{type(artifact_file).__name__}."
+        )
+    return normalize_path(artifact_file, allow_root=False)
+
+
+def _batch_items(
+    metrics: Iterable[Metric] | None, params: Iterable[Param] | None, tags: Iterable[RunTag] | None
+) -> tuple[Sequence[Metric], Sequence[Param], Sequence[RunTag]]:
+    """The three lists of a batch (``None`` for none), each item with the fields the stores
+    read: Plinth's entities, or MLflow's (duck-typed)."""
+    return (
+        _batch_list("metrics", metrics, "Metric", ("key", "value", "timestamp", "step")),
+        _batch_list("params", params, "Param", ("key", "value")),
+        _batch_list("tags", tags, "RunTag", ("key", "value")),
+    )
+
+
+def _batch_list(
+    field: str, items: Iterable[_Item] | None, kind: str, fields: tuple[str, ...]
+) -> Sequence[_Item]:
+    if items is None:
+        return ()
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        raise InvalidArgumentError(
+            f"log_batch: {field} must be a list of {kind}, got {type(items).__name__}."
+        )
+    if not isinstance(items, Sequence):
+        items = list(items)  # a generator: read once, sent in chunks
+    for index, item in enumerate(items):
+        if not all(hasattr(item, f) for f in fields):
+            raise InvalidArgumentError(
+                f"log_batch: {field}[{index}] must be a {kind}, got {type(item).__name__}."
+            )
+    return items
+
+
+def _check_batch_values(
+    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+) -> None:
+    for m in metrics:
+        v.validate_key("metric", m.key)
+        v.validate_metric_value(m.key, m.value)
+        v.validate_timestamp(f"Metric '{m.key}' timestamp", m.timestamp)
+        v.validate_step(m.key, m.step)
+    for p in params:
+        v.validate_key("param", p.key)
+        v.validate_param_value(p.key, p.value)
+    for t in tags:
+        v.validate_key("tag", t.key)
+        v.validate_tag_value(t.key, t.value)
+
+
 def _join(*parts: str | None) -> str:
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
 
@@ -614,6 +694,7 @@ def parse_run_status(status: RunStatus | str) -> RunStatus:
 
 
 _Spec = TypeVar("_Spec", DatasetFilter, LoggedModelOrder)
+_Item = TypeVar("_Item")
 
 
 def _as(kind: type[_Spec], value: _Spec | Mapping[str, Any]) -> _Spec:

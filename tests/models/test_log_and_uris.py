@@ -210,6 +210,43 @@ def test_an_unknown_run_or_model_is_not_found(tracking: Settings) -> None:
 def test_a_bad_name_is_refused_before_anything_is_created(tracking: Settings) -> None:
     with pytest.raises(InvalidArgumentError, match="relative artifact path"):
         log_model(object(), "../escape")
+    with pytest.raises(InvalidArgumentError, match="must be a str"):
+        log_model(object(), 5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        pytest.param({"step": 1.5}, "step", id="step"),
+        pytest.param({"registered_model_name": "a:b"}, "registered model name", id="model-name"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_created(
+    tracking: Settings, tmp_path: Path, kwargs: dict[str, object], named: str
+) -> None:
+    # They used to be checked after the upload, leaving a package and a READY logged model
+    # behind that the corrected call then collided with.
+    fitted = fit("sklearn", tmp_path)
+    client = plinth.get_client()
+    with plinth.start_run(log_environment=False) as run:
+        with pytest.raises(InvalidArgumentError, match=named):
+            log_model(fitted.model, name="model", **kwargs)  # type: ignore[arg-type]
+        log_model(fitted.model, name="model")
+
+    assert len(client.search_logged_models([run.info.experiment_id]).items) == 1
+
+
+def test_a_runs_uri_leaving_its_run_is_refused_as_a_source(
+    tracking: Settings, tmp_path: Path
+) -> None:
+    first, _ = log_sklearn(tmp_path)
+    second, _ = log_sklearn(tmp_path)
+    crossing = f"runs:/{first.run_id}/../{second.run_id}/artifacts/model"
+
+    with pytest.raises(InvalidArgumentError, match="'\\.\\.'"):
+        plinth.register_model(crossing, "forged")
+    with pytest.raises(InvalidArgumentError, match="model_uri"):
+        plinth.register_model(None, "forged")  # type: ignore[arg-type]
 
 
 # -- embedded specifics ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 
 from plinth.errors import InvalidArgumentError, PayloadTooLargeError
@@ -88,23 +89,26 @@ def validate_tag_value(key: str, value: object) -> str:
 
 
 def validate_metric_value(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            return float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(
-                f"Metric '{key}' got value {value!r}; metric values must be numbers."
-            ) from None
-    return float(value)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"Metric '{key}' got value {value!r}; metric values must be numbers."
+        ) from None
+    except OverflowError:  # an int past the largest float
+        raise InvalidArgumentError(
+            f"Metric '{key}' value is beyond the largest float (about 1.8e308)."
+        ) from None
 
 
 def validate_timestamp(field: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    number = value if isinstance(value, float) and math.isfinite(value) else _integer(value)
+    if number is None:
         raise InvalidArgumentError(f"{field} must be epoch milliseconds, got {value!r}.")
-    ms = int(value)
+    ms = int(number)
     if not 0 <= ms <= MAX_TIMESTAMP_MS:
         raise InvalidArgumentError(
-            f"{field} {ms} is not epoch milliseconds between 1970 and 2100 "
+            f"{field} {_short(ms)} is not epoch milliseconds between 1970 and 2100 "
             "(seconds need multiplying by 1000)."
         )
     return ms
@@ -123,11 +127,28 @@ def validate_time_window(since_ms: int | None, until_ms: int | None) -> None:
 
 
 def validate_step(key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    step = _integer(value)
+    if step is None:
         raise InvalidArgumentError(f"Metric '{key}' step must be an integer, got {value!r}.")
-    if abs(value) >= 2**63:
-        raise InvalidArgumentError(f"Metric '{key}' step {value} does not fit in 64 bits.")
-    return value
+    if abs(step) >= 2**63:
+        raise InvalidArgumentError(f"Metric '{key}' step {_short(step)} does not fit in 64 bits.")
+    return step
+
+
+def _short(number: int) -> str:
+    text = str(number)
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} digits)"
+
+
+def _integer(value: object) -> int | None:
+    """``value`` as a Python int if it is an integer of any kind (NumPy's included, as the
+    server reads them from JSON), else None; booleans are not integers here."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def validate_run_id(run_id: object) -> str:

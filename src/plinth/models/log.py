@@ -16,7 +16,8 @@ from pathlib import Path
 
 from plinth.client import Client
 from plinth.entities import LifecycleStage, LoggedModelOutput, RunTag
-from plinth.entities.registry import LoggedModelStatus, ModelVersion
+from plinth.entities.registry import LoggedModelStatus, ModelVersion, validate_model_name
+from plinth.entities.validation import validate_step
 from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError
 from plinth.models.flavors import flavor_for
 from plinth.models.package import ModelPackage, save_model
@@ -92,6 +93,10 @@ def log_model(
             created; a second package would overwrite the first one's files).
     """
     _check_name(name)
+    # Everything the caller passed is checked before anything is created or uploaded.
+    step = validate_step("step", step)
+    if registered_model_name is not None:
+        validate_model_name(registered_model_name)
     flavor_for(model)  # fail before anything is created for a model we cannot save
     run_id = _run_id(run_id, explicit_client=client)
     client = client or fluent.get_client()
@@ -196,6 +201,10 @@ def _register(client: Client, model_uri: str, name: str) -> ModelVersion:
 
 
 def _check_name(name: str) -> None:
+    if not isinstance(name, str):
+        raise InvalidArgumentError(
+            f"Model name must be a str such as 'model', got {type(name).__name__}."
+        )
     parts = name.split("/")
     if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise InvalidArgumentError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from plinth.artifacts.base import normalize_path
 from plinth.client import Client
 from plinth.entities import model_uris
 from plinth.entities.registry import ModelVersion, Stage
@@ -97,7 +98,12 @@ def parse_runs_uri(uri: str) -> RunsUri:
     run_id, _, path = rest.partition("/")
     if not run_id:
         raise InvalidArgumentError(f"Bad run URI {uri!r}; use runs:/RUN_ID/path.")
-    return RunsUri(run_id=run_id, path=path.strip("/"))
+    # The path stays inside the run: "runs:/A/../B/artifacts/model" would name run B's files
+    # while claiming run A as their origin.
+    try:
+        return RunsUri(run_id=run_id, path=normalize_path(path))
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"Bad run URI {uri!r}: {exc}") from None
 
 
 def resolve_model_version(client: Client, uri: str | ModelUri) -> ModelVersion:
@@ -129,6 +135,10 @@ def resolve_source(client: Client, model_uri: str) -> tuple[str, str | None]:
     ``models:/NAME/...`` takes over the source and run of the version it names; anything
     else (a path, ``s3://``) is used as it is.
     """
+    if not isinstance(model_uri, str) or not model_uri:
+        raise InvalidArgumentError(
+            f"model_uri must be a URI such as runs:/RUN_ID/model, got {model_uri!r}."
+        )
     if model_id := logged_model_id(model_uri):
         return model_uri, client.get_logged_model(model_id).source_run_id
     if is_runs_uri(model_uri):

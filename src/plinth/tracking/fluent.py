@@ -36,6 +36,7 @@ from plinth.entities import (
     ViewType,
     now_ms,
 )
+from plinth.entities.validation import validate_key, validate_step, validate_timestamp
 from plinth.errors import AlreadyExistsError, InvalidArgumentError, PlinthError
 from plinth.tracking.config_flatten import flatten_config, load_config
 from plinth.tracking.environment import (
@@ -269,7 +270,7 @@ def _run_tags(
         merged[PARENT_RUN_TAG] = stack[-1].run_id
     if description:
         merged["mlflow.note.content"] = description
-    merged.update(tags or {})
+    merged.update(_mapping("start_run", "tags", tags))
     return merged
 
 
@@ -363,7 +364,8 @@ def log_param(key: str, value: Any) -> Any:
 
 
 def log_params(params: Mapping[str, Any]) -> None:
-    get_client().log_batch(_run_id(), params=[Param(str(k), str(v)) for k, v in params.items()])
+    items = _mapping("log_params", "params", params).items()
+    get_client().log_batch(_run_id(), params=[Param(str(k), str(v)) for k, v in items])
 
 
 def log_metric(
@@ -382,6 +384,7 @@ def log_metric(
     (``plinth.log_model``) at the same step. ``dataset`` (a ``plinth.Dataset``, as
     ``plinth.log_input`` returns) names the data the model was measured on; the run records
     it as an input (context ``evaluation``) unless it has it already."""
+    key = validate_key("Metric", key)
     log_metrics({key: value}, step=step, timestamp=timestamp, model_id=model_id, dataset=dataset)
 
 
@@ -394,10 +397,16 @@ def log_metrics(
     dataset: Dataset | None = None,
 ) -> None:
     """Log several metrics to the active run at once, each linked as ``log_metric`` links."""
+    metrics = _mapping("log_metrics", "metrics", metrics)
+    if dataset is not None and not isinstance(dataset, Dataset):
+        raise InvalidArgumentError(
+            f"dataset must be a plinth.Dataset (as log_input returns), got "
+            f"{type(dataset).__name__}."
+        )
     run_id = _run_id()
-    step = step or 0
+    step = 0 if step is None else validate_step("step", step)
     models = _metric_models(model_id, step)
-    ts = timestamp or now_ms()
+    ts = now_ms() if timestamp is None else validate_timestamp("timestamp", timestamp)
     name, digest = (dataset.name, dataset.digest) if dataset is not None else (None, None)
     batch = [
         Metric(
@@ -445,7 +454,19 @@ def set_tag(key: str, value: Any) -> None:
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
-    get_client().log_batch(_run_id(), tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+    items = _mapping("set_tags", "tags", tags).items()
+    get_client().log_batch(_run_id(), tags=[RunTag(str(k), str(v)) for k, v in items])
+
+
+def _mapping(function: str, field: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``value`` if it is a mapping (``None`` is an empty one), else the caller's error."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(
+            f"{function}: {field} must be a dict of names to values, got {type(value).__name__}."
+        )
+    return value
 
 
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:

@@ -1,0 +1,143 @@
+"""Bad input to the SDK: a Plinth error naming the field, the same embedded and through a
+server (the ``tracking`` fixture), and nothing already written is lost or half-written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import plinth
+from plinth.config import Settings
+from plinth.entities import Metric, Param
+from plinth.errors import InvalidArgumentError
+
+
+@pytest.mark.parametrize("artifact_file", ["", "/", ".", "./"])
+def test_an_empty_artifact_file_is_refused_and_the_run_keeps_taking_artifacts(
+    tracking: Settings, artifact_file: str
+) -> None:
+    # It used to write the file in place of the run's artifact folder, after which the run
+    # could take no other artifact.
+    client = plinth.get_client()
+    with plinth.start_run(log_environment=False) as run:
+        with pytest.raises(InvalidArgumentError, match="artifact path"):
+            client.log_text(run.run_id, "x", artifact_file)
+        with pytest.raises(InvalidArgumentError, match="artifact path"):
+            plinth.log_dict({"a": 1}, artifact_file)
+        plinth.log_text("ok", "notes/ok.txt")
+
+    assert [f.path for f in client.list_artifacts(run.run_id)] == ["notes"]
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        pytest.param(lambda c, r: c.log_text(r, 5, "a.txt"), "text must be a str", id="text"),
+        pytest.param(lambda c, r: c.log_text(r, "a\ud800", "a.txt"), "surrogate", id="surrogate"),
+        pytest.param(lambda c, r: c.log_text(r, "x", None), "artifact_file", id="file"),
+        pytest.param(lambda c, r: c.log_dict(r, [1], "a.json"), "mapping", id="dict"),
+    ],
+)
+def test_artifact_calls_name_what_is_wrong(
+    tracking: Settings, call: Callable[[Any, str], object], named: str
+) -> None:
+    client = plinth.get_client()
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    with pytest.raises(InvalidArgumentError, match=named):
+        call(client, run_id)
+
+
+def test_one_bad_item_refuses_a_large_batch_before_any_of_it_is_written(
+    tracking: Settings,
+) -> None:
+    # Sent in chunks of the store's batch limits: every item is checked before the first.
+    client = plinth.get_client()
+    with plinth.start_run(log_environment=False) as run:
+        with pytest.raises(InvalidArgumentError, match=r"'\.\.'"):
+            plinth.log_params({**{f"p{i}": i for i in range(150)}, "a/../b": 1})
+        good = [Metric(key="loss", value=1.0, timestamp=1, step=i) for i in range(1500)]
+        with pytest.raises(InvalidArgumentError, match="must be numbers"):
+            client.log_batch(
+                run.run_id, metrics=[*good, Metric(key="loss", value="x", timestamp=1, step=0)]
+            )  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match=r"metrics\[0\] must be a Metric"):
+            client.log_batch(run.run_id, metrics=[{"key": "loss", "value": 1.0}])  # type: ignore[list-item]
+
+    stored = plinth.get_run(run.run_id).data
+    assert stored.params == {} and stored.metrics == {}
+    assert client.get_metric_history(run.run_id, "loss") == []
+
+
+def test_a_batch_may_be_any_iterable_of_entities(tracking: Settings) -> None:
+    client = plinth.get_client()
+    with plinth.start_run(log_environment=False) as run:
+        client.log_batch(run.run_id, params=(Param(f"p{i}", "v") for i in range(150)), tags=None)  # type: ignore[arg-type]
+
+    assert len(plinth.get_run(run.run_id).data.params) == 150
+
+
+def test_numpy_integers_are_steps_and_timestamps(tracking: Settings) -> None:
+    with plinth.start_run(log_environment=False) as run:
+        plinth.log_metric("auc", 0.5, step=np.int64(3), timestamp=np.int64(1_700_000_000_000))  # type: ignore[arg-type]
+
+    (point,) = plinth.get_metric_history(run.run_id, "auc")
+    assert (point.step, point.timestamp) == (3, 1_700_000_000_000)
+
+
+def test_zero_is_a_timestamp_and_a_step_not_a_default(tracking: Settings) -> None:
+    with plinth.start_run(log_environment=False) as run:
+        plinth.log_metric("auc", 0.5, step=0, timestamp=0)
+
+    (point,) = plinth.get_metric_history(run.run_id, "auc")
+    assert (point.step, point.timestamp) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        pytest.param(
+            lambda: plinth.log_metric("k", 1.0, timestamp=float("inf")), "timestamp", id="inf-ts"
+        ),
+        pytest.param(lambda: plinth.log_metric("k", 10**400), "value", id="huge-value"),
+        pytest.param(lambda: plinth.log_metric("k", 1.0, step=2**70), "64 bits", id="huge-step"),
+        pytest.param(lambda: plinth.log_metric("k", 1.0, step="1"), "step", id="str-step"),
+        pytest.param(lambda: plinth.log_metric(["k"], 1.0), "key", id="list-key"),
+        pytest.param(
+            lambda: plinth.log_metric("k", 1.0, dataset="d"), "plinth.Dataset", id="dataset"
+        ),
+        pytest.param(lambda: plinth.log_params(["a", 1]), "log_params: params", id="params-list"),
+        pytest.param(lambda: plinth.log_metrics("auc"), "log_metrics: metrics", id="metrics-str"),
+        pytest.param(lambda: plinth.set_tags(5), "set_tags: tags", id="tags-int"),
+    ],
+)
+def test_logging_calls_name_what_is_wrong(
+    tracking: Settings, call: Callable[[], object], named: str
+) -> None:
+    with plinth.start_run(log_environment=False) as run:
+        plinth.log_param("kept", "1")
+        with pytest.raises(InvalidArgumentError, match=named):
+            call()
+
+    assert plinth.get_run(run.run_id).data.params == {"kept": "1"}
+    assert plinth.get_run(run.run_id).data.metrics == {}
+
+
+def test_start_run_tags_must_be_a_mapping(tracking: Settings) -> None:
+    with pytest.raises(InvalidArgumentError, match="start_run: tags"):
+        plinth.start_run(tags=["team"])  # type: ignore[arg-type]
+    assert plinth.active_run() is None
+
+
+def test_set_terminated_only_ends_a_run(tracking: Settings) -> None:
+    client = plinth.get_client()
+    experiment_id = client.create_experiment("e")
+    run_id = client.create_run(experiment_id).info.run_id
+
+    with pytest.raises(InvalidArgumentError, match="FINISHED, FAILED or KILLED"):
+        client.set_terminated(run_id, "RUNNING")
+
+    info = client.get_run(run_id).info
+    assert (info.status, info.end_time) == ("RUNNING", None)
