@@ -141,3 +141,41 @@ def test_set_terminated_only_ends_a_run(tracking: Settings) -> None:
 
     info = client.get_run(run_id).info
     assert (info.status, info.end_time) == ("RUNNING", None)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c, e, r: c.get_metric_history(r, ["loss"]), id="history-key"),
+        pytest.param(lambda c, e, r: c.get_metric_history(r, 2**70), id="history-huge-key"),
+        pytest.param(lambda c, e, r: c.delete_tag(r, ["t"]), id="tag-key"),
+        pytest.param(lambda c, e, r: c.get_registered_model(["m"]), id="model-name"),
+        pytest.param(lambda c, e, r: c.add_comment(r, 5), id="comment"),
+        pytest.param(lambda c, e, r: c.search_runs([e], filter_string=5), id="filter"),
+        pytest.param(lambda c, e, r: c.search_runs([e], order_by=[5]), id="order-item"),
+        pytest.param(lambda c, e, r: c.search_runs([e], order_by="metrics.a"), id="order-str"),
+        pytest.param(lambda c, e, r: c.search_runs([e], page_token=5), id="page-token"),
+        pytest.param(lambda c, e, r: c.search_runs([e], run_view_type="SOME"), id="view-type"),
+        pytest.param(lambda c, e, r: c.create_experiment("a\x00b"), id="nul-in-name"),
+    ],
+)
+def test_wrong_types_are_invalid_arguments_on_every_backend(
+    tracking: Settings, call: Callable[[Any, str, str], object]
+) -> None:
+    client = plinth.get_client()
+    experiment_id = client.create_experiment("e")
+    run_id = client.create_run(experiment_id).info.run_id
+
+    with pytest.raises(InvalidArgumentError):
+        call(client, experiment_id, run_id)
+
+
+def test_a_view_type_is_taken_by_name_or_mlflows_number(tracking: Settings) -> None:
+    client = plinth.get_client()
+    experiment_id = client.create_experiment("e")
+    run_id = client.create_run(experiment_id).info.run_id
+    client.delete_run(run_id)
+
+    for view_type in ("ALL", "deleted_only", 2, 3):
+        found = client.search_runs([experiment_id], run_view_type=view_type)  # type: ignore[arg-type]
+        assert [r.info.run_id for r in found] == [run_id], view_type

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from plinth.errors import InvalidArgumentError
+
 DEFAULT_EXPERIMENT_ID = "0"
 """The experiment ``Default``, created with the store: runs go there when none is named."""
 
@@ -25,6 +27,24 @@ class ViewType(StrEnum):
     ACTIVE_ONLY = "ACTIVE_ONLY"
     DELETED_ONLY = "DELETED_ONLY"
     ALL = "ALL"
+
+    @classmethod
+    def of(cls, value: object) -> ViewType:
+        """``value`` as a ViewType: one, its name, or MLflow's number for it (1, 2, 3).
+
+        Raises:
+            InvalidArgumentError: None of these.
+        """
+        if isinstance(value, ViewType):
+            return value
+        by_number = {1: cls.ACTIVE_ONLY, 2: cls.DELETED_ONLY, 3: cls.ALL}
+        if isinstance(value, int) and not isinstance(value, bool) and value in by_number:
+            return by_number[value]
+        if isinstance(value, str) and value.upper() in cls.__members__:
+            return cls[value.upper()]
+        raise InvalidArgumentError(
+            f"view_type must be ACTIVE_ONLY, DELETED_ONLY or ALL, got {value!r}."
+        )
 
     def stages(self) -> tuple[LifecycleStage, ...]:
         if self is ViewType.ACTIVE_ONLY:

@@ -179,7 +179,7 @@ def validate_experiment_name(name: object) -> str:
             f"Experiment name is {len(name)} characters long; the limit is "
             f"{MAX_EXPERIMENT_NAME_LENGTH}."
         )
-    return name
+    return validate_text("Experiment name", name)
 
 
 def validate_user_name(name: object) -> str:

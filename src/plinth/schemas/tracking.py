@@ -150,7 +150,7 @@ class LogOutputs(Wire):
 
 
 class CommentCreate(Wire):
-    text: str
+    text: StrictStr
 
 
 class ExperimentSearch(Wire):

@@ -206,7 +206,12 @@ class _Clause:
 class _Parser:
     """Recursive descent over the token list; every error names the token it stopped at."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str | None) -> None:
+        if not isinstance(text, str):
+            raise InvalidArgumentError(
+                f'filter_string must be a str such as "metrics.auc > 0.8", got '
+                f"{type(text).__name__}."
+            )
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
@@ -455,7 +460,7 @@ def parse_run_filter(filter_string: str | None) -> list[Comparison]:
         InvalidArgumentError: The filter does not parse, uses ``OR``, names an unknown entity
             or attribute, or uses an operator or value the entity does not support.
     """
-    if filter_string is None or not filter_string.strip():
+    if _blank(filter_string):
         return []
     return [_run_comparison(c) for c in _Parser(filter_string).clauses()]
 
@@ -467,13 +472,31 @@ def parse_experiment_filter(filter_string: str | None) -> list[Comparison]:
     Raises:
         InvalidArgumentError: As for :func:`parse_run_filter`.
     """
-    if filter_string is None or not filter_string.strip():
+    if _blank(filter_string):
         return []
     return [_experiment_comparison(c) for c in _Parser(filter_string).clauses()]
 
 
+def _blank(filter_string: str | None) -> bool:
+    """Whether a filter is absent (None, empty or spaces); the parser refuses a non-str."""
+    return filter_string is None or (isinstance(filter_string, str) and not filter_string.strip())
+
+
+def _order_items(order_by: Sequence[str]) -> Sequence[str]:
+    if isinstance(order_by, str):
+        # Iterated, a string would be read one letter at a time ("Invalid attribute 'm'").
+        raise InvalidArgumentError(
+            f"order_by must be a list of str, e.g. [{order_by!r}], not one str."
+        )
+    return order_by
+
+
 def _order_token(clause: str) -> tuple[_Token, bool]:
     """Split one ``order_by`` item into its identifier token and direction."""
+    if not isinstance(clause, str):
+        raise InvalidArgumentError(
+            f"order_by items must be str such as 'metrics.auc DESC', got {clause!r}."
+        )
     tokens = _tokenize(clause)
     kinds = [t.kind for t in tokens]
     if kinds not in (["ident", "end"], ["ident", "ident", "end"]):
@@ -518,7 +541,7 @@ def parse_order_by(order_by: Sequence[str]) -> list[OrderKey]:
         InvalidArgumentError: An item does not parse, names a dataset or unknown attribute, or
             the same field appears twice.
     """
-    return _check_unique([_run_order_key(c) for c in order_by], order_by)
+    return _check_unique([_run_order_key(c) for c in _order_items(order_by)], order_by)
 
 
 def _experiment_order_key(clause: str) -> OrderKey:
@@ -537,7 +560,7 @@ def parse_experiment_order_by(order_by: Sequence[str]) -> list[OrderKey]:
     Raises:
         InvalidArgumentError: As for :func:`parse_order_by`.
     """
-    return _check_unique([_experiment_order_key(c) for c in order_by], order_by)
+    return _check_unique([_experiment_order_key(c) for c in _order_items(order_by)], order_by)
 
 
 # --- Registry searches: plain attributes plus tags (and params) -----------------------------
@@ -560,7 +583,7 @@ def parse_attribute_filter(
     Raises:
         InvalidArgumentError: As for :func:`parse_run_filter`.
     """
-    if filter_string is None or not filter_string.strip():
+    if _blank(filter_string):
         return []
     allowed = children | {"attribute"}
     return [
@@ -590,7 +613,7 @@ def parse_attribute_order_by(order_by: Sequence[str], attributes: frozenset[str]
         InvalidArgumentError: As for :func:`parse_order_by`.
     """
     keys = []
-    for clause in order_by:
+    for clause in _order_items(order_by):
         ident, ascending = _order_token(clause)
         written, key = _split_identifier(ident)
         _entity(written, frozenset({"attribute"}))

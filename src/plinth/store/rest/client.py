@@ -74,6 +74,12 @@ class RetryPolicy:
 def path_segment(value: str) -> str:
     """Quote ``value`` as one path segment: slashes and dot segments must not be read as
     path structure (metric and tag keys may contain ``/`` and ``.``)."""
+    if not isinstance(value, str):
+        # The SQL store's error for a name or key of the wrong type.
+        raise InvalidArgumentError(
+            f"A value has a type the database cannot store ({type(value).__name__} "
+            f"{value!r:.40}): pass text or a number"
+        )
     return quote(value, safe="").replace(".", "%2E")
 
 

@@ -87,7 +87,7 @@ class RestTrackingStore(TrackingStore):
     ) -> Page[Experiment]:
         query = build(
             ExperimentSearch,
-            view_type=view_type,
+            view_type=ViewType.of(view_type),
             max_results=max_results,
             filter=filter_string,
             order_by=list(order_by),
@@ -192,7 +192,7 @@ class RestTrackingStore(TrackingStore):
             RunSearch,
             experiment_id=list(experiment_ids),
             filter=filter_string,
-            view_type=view_type,
+            view_type=ViewType.of(view_type),
             max_results=max_results,
             order_by=list(order_by),
             page_token=page_token,

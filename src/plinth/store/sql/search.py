@@ -201,7 +201,7 @@ def _check_window(offset: int, limit: int) -> None:
 
 
 def _stages(view_type: ViewType) -> list[str]:
-    return [stage.value for stage in view_type.stages()]
+    return [stage.value for stage in ViewType.of(view_type).stages()]
 
 
 # --- Experiments ---------------------------------------------------------------------------
@@ -286,8 +286,12 @@ def decode_page_token(token: str | None) -> int:
     """
     if not token:
         return 0
+    if not isinstance(token, str):
+        raise InvalidArgumentError(
+            f"page_token must be the str a previous page returned, got {type(token).__name__}."
+        )
     invalid = InvalidArgumentError(
-        f"Invalid page token {str(token)[:80]!r}: pass the next_page_token of the previous page"
+        f"Invalid page token {token[:80]!r}: pass the next_page_token of the previous page"
     )
     try:
         raw = base64.b64decode(token.translate(str.maketrans("-_", "+/")), validate=True)

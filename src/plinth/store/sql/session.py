@@ -8,7 +8,7 @@ from typing import Any, Self, cast
 
 from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from plinth.entities import LOCAL_USER, now_ms
@@ -75,7 +75,16 @@ class SqlStoreBase:
             raise InvalidArgumentError(
                 f"Invalid value {exc.object[exc.start : exc.end]!a}: {UNPAIRED_SURROGATE}."
             ) from exc
-        except (OperationalError, ProgrammingError) as exc:
+        except OverflowError as exc:
+            # The driver's, for an integer past 64 bits that validation did not reach.
+            raise InvalidArgumentError(f"A number does not fit the database: {exc}") from exc
+        except (OperationalError, ProgrammingError, InterfaceError) as exc:
+            if _unbindable(exc):
+                # A safety net: a list or dict passed where a name or key belongs.
+                raise InvalidArgumentError(
+                    f"A value has a type the database cannot store ({exc.orig}): pass text "
+                    "or a number"
+                ) from exc
             if _schema_mismatch(exc):
                 # The database answered, but its tables are not the ones this version's
                 # migrations build (written by another, e.g. unreleased, Plinth).
@@ -84,7 +93,7 @@ class SqlStoreBase:
                     "it was written by another version. Use the Plinth that created it, or "
                     "point PLINTH_HOME / PLINTH_URI at another database."
                 ) from exc
-            if isinstance(exc, ProgrammingError):
+            if isinstance(exc, ProgrammingError | InterfaceError):
                 raise  # a bug in a statement, not the database's state
             raise BackendUnavailableError(
                 f"The metadata database did not answer: {exc.orig}"
@@ -171,7 +180,18 @@ _UNDEFINED_TABLE_OR_COLUMN = {"42P01", "42703"}
 """PostgreSQL's SQLSTATEs for a missing table and a missing column."""
 
 
-def _schema_mismatch(exc: OperationalError | ProgrammingError) -> bool:
+def _unbindable(exc: OperationalError | ProgrammingError | InterfaceError) -> bool:
+    """A parameter of a type the driver cannot send: SQLite says so; psycopg cannot adapt
+    it, or sends a list as an array no operator compares with text (SQLSTATE 42883)."""
+    message = str(exc.orig)
+    return (
+        "Error binding parameter" in message
+        or "cannot adapt type" in message
+        or getattr(exc.orig, "sqlstate", None) == "42883"
+    )
+
+
+def _schema_mismatch(exc: OperationalError | ProgrammingError | InterfaceError) -> bool:
     """A missing table or column: SQLite says so in words, PostgreSQL by SQLSTATE."""
     if getattr(exc.orig, "sqlstate", None) in _UNDEFINED_TABLE_OR_COLUMN:
         return True

@@ -759,9 +759,9 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         return dataset_id
 
     def add_comment(self, run_id: str, text: str) -> Comment:
-        if not text or not text.strip():
-            raise InvalidArgumentError("Comment text must not be empty.")
         v.validate_text("Comment text", text)
+        if not text.strip():
+            raise InvalidArgumentError("Comment text must not be empty.")
         with self._write() as s:
             row = self._run_row(s, run_id)
             _require_active_run(row)
