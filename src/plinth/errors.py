@@ -10,8 +10,8 @@ store maps back to the same class, so callers see the same types embedded and re
     ├── UnauthenticatedError          UNAUTHENTICATED           401
     ├── PermissionDeniedError         PERMISSION_DENIED         403
     ├── NotFoundError                 RESOURCE_DOES_NOT_EXIST   404
-    ├── AlreadyExistsError            RESOURCE_ALREADY_EXISTS   409
-    ├── ConflictError                 INVALID_STATE             409
+    ├── AlreadyExistsError            RESOURCE_ALREADY_EXISTS   400 (as MLflow)
+    ├── ConflictError                 INVALID_STATE             400 (as MLflow)
     ├── PayloadTooLargeError          REQUEST_LIMIT_EXCEEDED    413
     └── BackendUnavailableError       TEMPORARILY_UNAVAILABLE   503
 

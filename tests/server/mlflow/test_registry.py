@@ -27,10 +27,17 @@ def run_id(client: MlflowClient, unique: str) -> str:
 
 
 def _version(client: MlflowClient, name: str, run_id: str, path: str = "model") -> ModelVersion:
+    _registered(client, name)
     version: ModelVersion = client.create_model_version(
         name, f"runs:/{run_id}/{path}", run_id=run_id
     )
     return version
+
+
+def _registered(client: MlflowClient, name: str) -> None:
+    """Create the registered model unless it exists, as ``mlflow.register_model`` does."""
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
 
 
 def _error_code(err: pytest.ExceptionInfo[MlflowException]) -> str:
@@ -139,6 +146,7 @@ def test_create_model_version_from_a_logged_model_source(
 ) -> None:
     experiment_id = client.get_run(run_id).info.experiment_id
     logged = client.create_logged_model(experiment_id, name="model", source_run_id=run_id)
+    client.create_registered_model(name)
 
     version = client.create_model_version(
         name, f"models:/{logged.model_id}", model_id=logged.model_id
@@ -166,11 +174,25 @@ def test_create_model_version_from_an_unknown_logged_model_is_404(
     assert _error_code(err) == "RESOURCE_DOES_NOT_EXIST"
 
 
+@pytest.mark.parametrize("source", ["s3://bucket/model", "runs:/{run_id}/model"])
+def test_create_model_version_of_a_registered_model_that_does_not_exist_is_404(
+    client: MlflowClient, name: str, run_id: str, source: str
+) -> None:
+    # As MLflow's server; Plinth's store would create the model on the fly.
+    with pytest.raises(MlflowException) as err:
+        client.create_model_version(name, source.format(run_id=run_id))
+
+    assert _error_code(err) == "RESOURCE_DOES_NOT_EXIST"
+    assert name in str(err.value)
+    assert client.search_registered_models(f"name = '{name}'") == []
+
+
 def test_create_model_version_from_another_version_pins_it(
     client: MlflowClient, name: str, run_id: str
 ) -> None:
     _version(client, name, run_id)
     client.set_registered_model_alias(name, "candidate", "1")
+    client.create_registered_model(f"{name}-copy")
 
     copy = client.create_model_version(f"{name}-copy", f"models:/{name}@candidate")
 

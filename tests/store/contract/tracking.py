@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 
 import pytest
@@ -101,6 +102,27 @@ class TrackingStoreContract:
     ) -> None:
         experiment_id = store.create_experiment("exp-a", artifact_location="s3://bucket/a")
         assert store.get_experiment(experiment_id).artifact_location == "s3://bucket/a"
+
+    @pytest.mark.parametrize(
+        "location",
+        [
+            "mlflow-artifacts:/../../etc",
+            "mlflow-artifacts:/%2e%2e/x",
+            "mlflow-artifacts:/a\\b",
+            "mlflow-artifacts://other-host/x",
+            "mlflow-artifacts:",
+        ],
+    )
+    def test_create_experiment_refuses_a_proxied_location_outside_the_store(
+        self, store: TrackingStore, location: str
+    ) -> None:
+        # Every run of such an experiment would fail its artifact calls, naming a path the
+        # client never sent.
+        with pytest.raises(InvalidArgumentError, match="artifact_location"):
+            store.create_experiment("e", artifact_location=location)
+        assert store.find_experiment_by_name("e") is None
+        inside = store.create_experiment("e", artifact_location="mlflow-artifacts:/team/e")
+        assert store.get_experiment(inside).artifact_location == "mlflow-artifacts:/team/e"
 
     def test_create_experiment_refuses_a_taken_name_even_if_deleted(
         self, store: TrackingStore, exp: str
@@ -758,6 +780,10 @@ class TrackingStoreContract:
             store.log_inputs(UNKNOWN_RUN, [dataset_input("d", "1", "t")])
         with pytest.raises(InvalidArgumentError, match="name"):
             store.log_inputs(run.info.run_id, [dataset_input("", "1", "t")])
+        big = dataset_input("d", "1", "t")
+        big = replace(big, dataset=replace(big.dataset, schema="x" * (1 << 20)))
+        with pytest.raises(InvalidArgumentError, match="schema"):
+            store.log_inputs(run.info.run_id, [big])
 
     def test_an_input_tag_that_is_not_unicode_is_refused_and_the_run_stays_readable(
         self, store: TrackingStore, run: Run

@@ -149,6 +149,9 @@ def create_model_version(fields: Fields, store: RegistryStore) -> Response:
     source = fields.string("source", required=True)
     run_id = fields.string("run_id") or None
     model_id = fields.string("model_id") or None
+    # As MLflow's server: the registered model must exist (its client's register_model
+    # creates it first). Plinth's store would create it, silently, on a misspelt name.
+    store.get_registered_model(name)
     source_model_id = model_uris.logged_model_id_of(source)
     if model_id and source_model_id and model_id != source_model_id:
         raise InvalidArgumentError(

@@ -10,11 +10,13 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
+from urllib.parse import unquote
 
 from sqlalchemy import Connection, Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from plinth.artifacts.base import normalize_path
 from plinth.entities import (
     DEFAULT_EXPERIMENT_ID,
     Comment,
@@ -156,6 +158,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         v.validate_experiment_name(name)
         if artifact_location:
             v.validate_text("artifact_location", artifact_location, 1000)
+            _check_proxied_location(artifact_location)
         # A repeated key keeps its last value, as create_run and set_tag do.
         checked_tags = {t.key: t.value for t in map(_checked_tag, tags)}
         now = now_ms()
@@ -731,8 +734,13 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             if not value:
                 raise InvalidArgumentError(f"Dataset {field} must be a non-empty string.")
             v.validate_text(f"Dataset {field}", value, limit)
-        for field, text in (("source", ds.source), ("schema", ds.schema), ("profile", ds.profile)):
-            v.validate_text(f"Dataset {field}", text or "")
+        # MLflow's limits, so what one accepts the other stores too.
+        for field, text, limit in (
+            ("source", ds.source, 65_535),
+            ("schema", ds.schema, 1_048_575),
+            ("profile", ds.profile, 16_777_215),
+        ):
+            v.validate_text(f"Dataset {field}", text or "", limit)
         existing = s.scalars(
             select(DatasetRow.dataset_id).where(
                 DatasetRow.experiment_id == experiment_id,
@@ -1070,6 +1078,29 @@ def _require_active_run(row: RunRow | _RunState) -> None:
             f"Run {row.run_id} is deleted; restore it (plinth runs restore / "
             "MlflowClient.restore_run) before changing it."
         )
+
+
+def _check_proxied_location(location: str) -> None:
+    """An ``mlflow-artifacts:/path`` location names a folder inside this server's artifact
+    store: refused if it would leave it, or names another server (``//host``), which Plinth
+    does not proxy. Other locations (``s3://``, paths) are the caller's storage."""
+    if not location.startswith(ARTIFACTS_SCHEME):
+        return
+    rest = location[len(ARTIFACTS_SCHEME) :]
+    if rest.startswith("//"):
+        raise InvalidArgumentError(
+            f"artifact_location {location!r} names another server; use "
+            f"{ARTIFACTS_SCHEME}/<path> inside this one, or the storage URI itself (s3://...)."
+        )
+    decoded, previous = rest, None
+    while decoded != previous:  # %2e%2e is '..' to whoever decodes it later
+        previous, decoded = decoded, unquote(decoded)
+    try:
+        normalize_path(decoded.lstrip("/"), allow_root=False)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(
+            f"artifact_location {location!r} must name a folder inside the artifact store ({exc})."
+        ) from None
 
 
 def _time_ordered_id() -> str:
