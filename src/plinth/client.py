@@ -345,6 +345,12 @@ class Client:
     def download_artifacts(
         self, run_id: str, path: str = "", dst_path: str | Path | None = None
     ) -> Path:
+        if dst_path is not None and (
+            not isinstance(dst_path, str | os.PathLike) or "\0" in os.fspath(dst_path)
+        ):
+            raise InvalidArgumentError(
+                f"dst_path must be a local directory path, got {dst_path!r:.60}."
+            )
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="plinth-artifacts-"))
         if dst.exists() and not dst.is_dir():
             raise InvalidArgumentError(
@@ -525,6 +531,10 @@ class Client:
         checks: Sequence[str] = (),
         archive_existing_versions: bool = True,
     ) -> PromotionRequest:
+        if isinstance(checks, str) or not isinstance(checks, Sequence):
+            raise InvalidArgumentError(
+                f"checks must be a list of check names, got {type(checks).__name__}."
+            )
         return self.stores.registry.request_promotion(
             name,
             str(version),
@@ -552,7 +562,8 @@ class Client:
         self, *, name: str | None = None, status: PromotionStatus | str | None = None
     ) -> list[PromotionRequest]:
         return self.stores.registry.list_promotion_requests(
-            name=name, status=None if status is None else PromotionStatus(str(status).upper())
+            name=name,
+            status=None if status is None else _member("status", PromotionStatus, status),
         )
 
     def model_history(self, name: str) -> list[ModelEvent]:
@@ -561,7 +572,7 @@ class Client:
 
     # -- users, tokens, audit --------------------------------------------------------------
     def create_user(self, name: str, role: Role | str = Role.EDITOR) -> User:
-        return self.stores.auth.create_user(name, Role(role))
+        return self.stores.auth.create_user(name, _member("role", Role, role))
 
     def list_users(self) -> list[User]:
         return self.stores.auth.list_users()
@@ -569,8 +580,10 @@ class Client:
     def update_user(
         self, name: str, *, role: Role | str | None = None, active: bool | None = None
     ) -> User:
+        if active is not None and not isinstance(active, bool):
+            raise InvalidArgumentError(f"active must be True or False, got {active!r}.")
         return self.stores.auth.update_user(
-            name, role=Role(role) if role is not None else None, active=active
+            name, role=_member("role", Role, role) if role is not None else None, active=active
         )
 
     def create_token(self, user_name: str, description: str | None = None) -> tuple[ApiToken, str]:
@@ -660,6 +673,11 @@ def _check_batch_values(
 
 
 def _join(*parts: str | None) -> str:
+    for part in parts:
+        if part is not None and not isinstance(part, str):
+            raise InvalidArgumentError(
+                f"An artifact path must be a str such as 'plots/roc.png', got {part!r:.60}."
+            )
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
 
 
@@ -708,6 +726,18 @@ def _as(kind: type[_Spec], value: _Spec | Mapping[str, Any]) -> _Spec:
     raise InvalidArgumentError(
         f"{value!r} is not a {kind.__name__}: give one, or a dict with the fields {fields}."
     )
+
+
+_Member = TypeVar("_Member", Role, PromotionStatus)
+
+
+def _member(field: str, kind: type[_Member], value: object) -> _Member:
+    """``value`` as a member of ``kind`` by its value, in any case, or the caller's error."""
+    try:
+        return kind(str(value).lower() if kind is Role else str(value).upper())
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise InvalidArgumentError(f"Unknown {field} {value!r}; use one of {choices}.") from None
 
 
 def _stage(stage: Stage | str) -> Stage:

@@ -179,3 +179,52 @@ def test_a_view_type_is_taken_by_name_or_mlflows_number(tracking: Settings) -> N
     for view_type in ("ALL", "deleted_only", 2, 3):
         found = client.search_runs([experiment_id], run_view_type=view_type)  # type: ignore[arg-type]
         assert [r.info.run_id for r in found] == [run_id], view_type
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        pytest.param(lambda c: c.create_user("eve", role="god"), "Unknown role", id="role"),
+        pytest.param(lambda c: c.update_user("admin", active="no"), "active", id="active"),
+        pytest.param(
+            lambda c: c.list_promotion_requests(status="bogus"), "Unknown status", id="status"
+        ),
+        pytest.param(lambda c: c.request_promotion("m", 1, checks=5), "checks", id="checks"),
+        pytest.param(
+            lambda c: c.download_artifacts("0" * 32, "", dst_path=5), "dst_path", id="dst"
+        ),
+        pytest.param(
+            lambda c: c.list_artifacts(c.create_run("0").info.run_id, ["x"]),
+            "artifact path",
+            id="path",
+        ),
+        pytest.param(lambda c: plinth.search_runs(max_results="5"), "max_results", id="max"),
+        pytest.param(
+            lambda c: plinth.search_registered_models(max_results="x"), "max_results", id="models"
+        ),
+        pytest.param(lambda c: plinth.log_config(5), "log_config: config", id="config"),
+    ],
+)
+def test_sdk_calls_name_the_argument_that_is_wrong(
+    tracking: Settings, call: Callable[[Any], object], named: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=named):
+        call(plinth.get_client())
+
+
+def test_a_bad_log_config_call_logs_nothing(tracking: Settings) -> None:
+    with plinth.start_run(log_environment=False) as run:
+        with pytest.raises(InvalidArgumentError, match="artifact_file"):
+            plinth.log_config({"lr": 0.1}, artifact_file=5)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match="log_input: tags"):
+            plinth.log_input(np.zeros((2, 2)), name="d", tags=["a"])  # type: ignore[arg-type]
+
+    assert plinth.get_run(run.run_id).data.params == {}
+
+
+def test_one_experiment_name_is_not_read_letter_by_letter(tracking: Settings) -> None:
+    plinth.set_experiment("rep")
+    with plinth.start_run(log_environment=False) as run:
+        pass
+
+    assert list(plinth.search_runs(experiment_names="rep")["run_id"]) == [run.run_id]  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from plinth.entities.registry import (
     RegisteredModel,
     Stage,
 )
+from plinth.errors import InvalidArgumentError
 from plinth.registry.uris import resolve_source
 from plinth.tracking.fluent import get_client
 
@@ -100,6 +101,12 @@ def search_model_versions(
 
 
 def _all_pages(fetch: Callable[[int, str | None], Page[T]], max_results: int | None) -> Iterator[T]:
+    if max_results is not None and (
+        isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0
+    ):
+        raise InvalidArgumentError(
+            f"max_results must be a non-negative int or None, got {max_results!r}."
+        )
     remaining = max_results if max_results is not None else float("inf")
     token: str | None = None
     while remaining > 0:

@@ -492,6 +492,15 @@ def log_config(
 
     Returns the flattened params. Nested keys are joined with dots (``model.depth``).
     """
+    if not isinstance(config, str | Path | Mapping):
+        raise InvalidArgumentError(
+            f"log_config: config must be a file path or a dict, got {type(config).__name__}."
+        )
+    if artifact_file is not None and not isinstance(artifact_file, str):
+        # Checked before the params are logged, so a bad call logs nothing.
+        raise InvalidArgumentError(
+            f"log_config: artifact_file must be a str, got {type(artifact_file).__name__}."
+        )
     mapping = load_config(Path(config)) if isinstance(config, str | Path) else dict(config)
     flat = flatten_config(mapping)
     # Params first: if the store refuses them (a changed value, a bad key), the artifact
@@ -526,7 +535,7 @@ def log_input(
         profile=description.profile or None,
     )
     input_tags = [RunTag("mlflow.data.context", context)]
-    input_tags += [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
+    input_tags += [RunTag(str(k), str(v)) for k, v in _mapping("log_input", "tags", tags).items()]
     run_id = _run_id()
     get_client().log_inputs(run_id, [DatasetInput(dataset=dataset, tags=input_tags)])
     active = active_run()
@@ -577,6 +586,8 @@ def search_runs(
     """Runs as a DataFrame like ``mlflow.search_runs``: ``run_id``, ``experiment_id``,
     ``status``, ``artifact_uri``, ``start_time``, ``end_time``, ``metrics.*`` (latest
     value), ``params.*`` and ``tags.*`` columns."""
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0:
+        raise InvalidArgumentError(f"max_results must be a non-negative int, got {max_results!r}.")
     ids = _search_experiment_ids(experiment_ids, experiment_names)
     runs = list(_iter_runs(ids, filter_string, run_view_type, max_results, order_by or ()))
     return runs_to_frame(runs)
@@ -588,6 +599,8 @@ def _search_experiment_ids(
     if experiment_ids and experiment_names:
         raise InvalidArgumentError("Pass experiment_ids or experiment_names, not both.")
     if experiment_names:
+        if isinstance(experiment_names, str):
+            experiment_names = [experiment_names]  # one name, not a sequence of letters
         client = get_client()
         found = [client.get_experiment_by_name(n) for n in experiment_names]
         return [e.experiment_id for e in found if e is not None]
