@@ -14,6 +14,7 @@ from tests.serving.conftest import FAST, register_models
 
 from plinth.client import Client
 from plinth.config import Settings
+from plinth.entities.registry import Stage
 from plinth.server.serving import create_serving_app
 from plinth.server.threaded import serve_in_thread
 
@@ -107,9 +108,15 @@ def test_canary_promote_and_shadow(cli: Cli, registered: Settings) -> None:
     assert "[5%]" in cli("endpoints", "show", "churn").output
     advance = cli("endpoints", "advance", "churn")
     assert advance.exit_code == 0 and "wait" in advance.output
+    refused = cli("endpoints", "promote", "churn", "-m", "looks good")
+    assert refused.exit_code == 5 and "approved for Production" in refused.output
+    registry = Client(registered).stores.registry
+    request = registry.request_promotion(
+        "churn", "2", stage=Stage.PRODUCTION, archive_existing_versions=False
+    )
+    registry.approve_promotion(request.request_id)
     assert cli("endpoints", "promote", "churn", "-m", "looks good").exit_code == 0
-    stage = Client(registered).stores.registry.get_model_version("churn", "2").current_stage
-    assert stage.value == "Production"
+    assert registry.get_model_version("churn", "1").current_stage is Stage.ARCHIVED
     shadow = cli("endpoints", "shadow", "churn", "--model", "churn/3")
     assert shadow.exit_code == 0 and "churn/3" in shadow.output
     removed = cli("endpoints", "shadow", "churn", "--model", "churn/3", "--remove")

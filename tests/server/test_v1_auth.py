@@ -180,6 +180,13 @@ def test_admin_manages_users_and_tokens(server: Server) -> None:
     assert server.request("admin", "POST", "/tokens/verify", json={"secret": "nope"}).json() is None
 
 
+@pytest.mark.parametrize("name", ["local", "Local", "plinth-canary"])
+def test_names_the_platform_acts_under_are_reserved(server: Server, name: str) -> None:
+    response = server.request("admin", "POST", "/users", json={"name": name, "role": "admin"})
+    assert_error(response, 400, "INVALID_PARAMETER_VALUE", "reserved", "choose another name")
+    assert name not in [u["name"] for u in server.request("admin", "GET", "/users").json()]
+
+
 def test_audit_lists_who_did_what(server: Server) -> None:
     server.request("editor", "POST", "/experiments", json={"name": "audited"})
     server.request("admin", "POST", "/users", json={"name": "eve", "role": "viewer"})

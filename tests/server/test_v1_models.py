@@ -4,6 +4,7 @@ answered as 4xx naming the field (never a 500)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +90,12 @@ def register(server: Server, name: str = "churn", **run_options: Any) -> dict[st
     return version
 
 
+def request_body(**body: Any) -> dict[str, Any]:
+    return {"name": "churn", "version": "1", "stage": "Production", **body}
+
+
 def request_promotion(server: Server, who: str = "editor", **body: Any) -> dict[str, Any]:
-    payload = {"name": "churn", "version": "1", "stage": "Production", **body}
+    payload = request_body(**body)
     response = server.request(who, "POST", "/promotions", json=payload)
     assert response.status_code == 201, response.text
     request: dict[str, Any] = response.json()
@@ -200,6 +205,51 @@ def test_staging_transition_needs_no_approval(server: Server) -> None:
     assert [v["version"] for v in latest] == ["1"]
 
 
+@pytest.mark.parametrize("stage", ["Archived", "None", "Staging"])
+def test_leaving_production_needs_an_approved_request_too(server: Server, stage: str) -> None:
+    register(server)
+    request_id = request_promotion(server)["request_id"]
+    server.ok("approver", "POST", f"/promotions/{request_id}/approve", json={})
+    response = server.request(
+        "editor", "POST", "/models/churn/versions/1/stage", json={"stage": stage}
+    )
+    assert_error(response, 403, "PERMISSION_DENIED", "in Production", f"--stage {stage}")
+    assert server.ok("viewer", "GET", "/models/churn/versions/1")["current_stage"] == "Production"
+    request_id = request_promotion(server, stage=stage)["request_id"]
+    server.ok("approver", "POST", f"/promotions/{request_id}/approve", json={})
+    assert server.ok("viewer", "GET", "/models/churn/versions/1")["current_stage"] == stage
+
+
+def test_a_request_to_leave_production_is_for_production_versions_only(server: Server) -> None:
+    register(server)
+    response = server.request("editor", "POST", "/promotions", json=request_body(stage="Archived"))
+    assert_error(response, 400, "INVALID_PARAMETER_VALUE", "transition_model_version_stage")
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        pytest.param({}, "is in Production", id="production"),
+        pytest.param({"stage": None, "alias": "champion"}, "protected alias @champion", id="alias"),
+    ],
+)
+def test_a_governed_model_cannot_be_renamed(server: Server, body: dict[str, Any], why: str) -> None:
+    register(server)
+    request_id = request_promotion(server, **body)["request_id"]
+    server.ok("approver", "POST", f"/promotions/{request_id}/approve", json={})
+    response = server.request("editor", "POST", "/models/churn/rename", json={"new_name": "x"})
+    assert_error(response, 403, "PERMISSION_DENIED", why, "cannot be renamed", "new name")
+    assert server.ok("viewer", "GET", "/models/churn")["name"] == "churn"
+    assert_error(server.request("viewer", "GET", "/models/x"), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_an_ungoverned_model_is_renamed(server: Server) -> None:
+    register(server)
+    server.ok("editor", "POST", "/models/churn/versions/1/stage", json={"stage": "Staging"})
+    renamed = server.ok("editor", "POST", "/models/churn/rename", json={"new_name": "churn-2"})
+    assert renamed["name"] == "churn-2"
+
+
 @pytest.mark.parametrize("alias", ["champion", "Production"])
 def test_protected_alias_cannot_be_set_directly(server: Server, alias: str) -> None:
     register(server)
@@ -290,6 +340,42 @@ def test_other_layers_append_history_events(server: Server) -> None:
     assert server.request("editor", "POST", "/models/churn/history", json=body).status_code == 204
     last = server.ok("viewer", "GET", "/models/churn/history")[-1]
     assert (last["event_type"], last["version"], last["details"]) == ("deployed", "1", {"to": "x"})
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["PROMOTION_APPROVED", "promotion_approved ", "Stage_Transition", " promotion-approved"],
+)
+def test_registry_event_types_cannot_be_forged_in_any_spelling(
+    server: Server, event_type: str
+) -> None:
+    register(server)
+    body = {"event_type": event_type, "comment": "approved by CISO"}
+    response = server.request("editor", "POST", "/models/churn/history", json=body)
+    assert_error(response, 400, "INVALID_PARAMETER_VALUE", "written by the registry")
+    events = server.ok("viewer", "GET", "/models/churn/history")
+    assert "approved by CISO" not in [e["comment"] for e in events]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"details": {"k": "\ud800"}}, id="detail-value"),
+        pytest.param({"details": {"\udfff": "v"}}, id="detail-key"),
+        pytest.param({"comment": "a\ud800b"}, id="comment"),
+        pytest.param({"event_type": "deployed\udc00"}, id="event-type"),
+    ],
+)
+def test_history_refuses_text_it_could_not_read_back(server: Server, body: dict[str, Any]) -> None:
+    register(server)
+    # Escaped as JSON does it (``\ud800``): the text a client sends for such a value.
+    payload = json.dumps({"event_type": "deployed", **body})
+    headers = {"Authorization": f"Bearer {server.tokens['editor']}"}
+    headers["Content-Type"] = "application/json"
+    path = f"{V1}/models/churn/history"
+    response = server.http.post(path, content=payload, headers=headers)
+    assert_error(response, 400, "INVALID_PARAMETER_VALUE", "surrogate")
+    assert server.ok("viewer", "GET", "/models/churn/history")[-1]["event_type"] != "deployed"
 
 
 def test_promotions_are_listed_newest_first_by_model_and_status(server: Server) -> None:

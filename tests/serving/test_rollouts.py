@@ -26,6 +26,12 @@ def send(http: httpx.Client, endpoint: str, *, calls: int = 2, n: int = 1) -> li
 
 def test_canary_ramps_to_completion(serving_env: Serving) -> None:
     register_models(serving_env.server.settings, name="risk")
+    # The canary takes all traffic and completes only once approved for Production.
+    local = Client(serving_env.server.settings).stores.registry
+    request = local.request_promotion(
+        "risk", "2", stage=Stage.PRODUCTION, archive_existing_versions=False
+    )
+    local.approve_promotion(request.request_id)
     client = serving_env.client
     serving.create_endpoint("risk", "risk/1", client=client)
     serving.start_canary(

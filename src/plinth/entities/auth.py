@@ -24,6 +24,10 @@ class Role(StrEnum):
 
 LOCAL_USER = "local"
 """The single user of embedded mode and of ``plinth server --no-auth`` (an admin)."""
+CANARY_USER = "plinth-canary"
+"""The serving controller, which approves the registry moves of a canary's completion."""
+RESERVED_USER_NAMES = frozenset({LOCAL_USER, CANARY_USER})
+"""Names the platform acts under itself; no account may take one (compared ignoring case)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,12 +43,32 @@ def alias_denied(name: str, alias: str, version: int | str | None) -> Permission
     )
 
 
+def leaving_production_denied(name: str, version: int | str, stage: str) -> PermissionDeniedError:
+    """Moving a version out of Production directly (Production changes only by approval,
+    in both directions, as protected aliases do)."""
+    how = _how_to_promote(name, version, f"--stage {stage}", f"stage={stage!r}")
+    return PermissionDeniedError(
+        f"{name} version {version} is in Production; moving it to {stage} needs an approved "
+        f"promotion request, like any change of Production. {how} Promoting another version "
+        "to Production through an approved request also archives this one."
+    )
+
+
 def deletion_denied(name: str, version: int, reason: str) -> PermissionDeniedError:
     """Deleting a version (or its model) while it is governed: in Production or aliased."""
     return PermissionDeniedError(
-        f"{name} version {version} {reason}, so it cannot be deleted. Transition it out of "
+        f"{name} version {version} {reason}, so it cannot be deleted. Move it out of "
         "Production (e.g. to Archived) and move protected aliases to another version through "
-        "an approved promotion request first."
+        "approved promotion requests first."
+    )
+
+
+def rename_denied(name: str, version: int, reason: str) -> PermissionDeniedError:
+    """Renaming a model while one of its versions is governed: in Production or aliased."""
+    return PermissionDeniedError(
+        f"{name} version {version} {reason}, so {name} cannot be renamed: endpoints and "
+        f"models:/{name}/Production or models:/{name}@ALIAS URIs resolve it by name and would "
+        "break. Register the versions under the new name and promote them there instead."
     )
 
 

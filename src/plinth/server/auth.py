@@ -130,7 +130,8 @@ async def require_for_method(request: Request, user: User = Depends(current_user
 def run_owner(user: User, claimed: str | None) -> str:
     """Runs belong to the authenticated caller. Clients claim the OS login as ``user_id``
     (MLflow's and Plinth's SDK), which proves nothing, so only the no-auth ``local`` user
-    may pass a claim on."""
-    if user.name == LOCAL_USER and claimed:
+    may pass a claim on (that very user: an account named ``local`` left from before the
+    name was reserved is not it)."""
+    if user == _LOCAL and claimed:
         return claimed
     return user.name

@@ -3,7 +3,11 @@
 - live (primary) traffic: the version is in Production or holds a protected alias; both
   are reachable only through an approved promotion request;
 - canary and A-B variant traffic: the version has an approved promotion request of any
-  target (at least Staging), or qualifies for live traffic;
+  target (at least Staging) that still stands (archiving the version withdraws it), or
+  qualifies for live traffic;
+- all of an endpoint's traffic, the last step of a canary included: only live traffic's
+  rule, so a canary completes only once a human approver approved its version for
+  Production (the controller judges the guardrails; it does not approve);
 - shadow scoring: any registered version (a shadow never answers a request).
 """
 
@@ -12,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from plinth.entities.registry import (
+    ModelEvent,
+    ModelEventType,
     ModelVersion,
     PromotionStatus,
     Stage,
@@ -34,7 +40,7 @@ def check_routes(
             continue
         if route.role is RouteRole.PRIMARY:
             raise _live_denied(version)
-        if not _has_approved_request(route, registry):
+        if not has_standing_approval(version, registry):
             raise _trial_denied(version, route)
 
 
@@ -45,11 +51,62 @@ def is_live_approved(version: ModelVersion, protected_aliases: Iterable[str]) ->
     return any(is_protected_alias(alias, protected_aliases) for alias in version.aliases)
 
 
-def _has_approved_request(route: Route, registry: RegistryStore) -> bool:
-    approved = registry.list_promotion_requests(
-        name=route.model_name, status=PromotionStatus.APPROVED
+def has_standing_approval(version: ModelVersion, registry: RegistryStore) -> bool:
+    """An approved promotion request of the version that it has not been archived since.
+
+    Read from the model's history, in order: an approval stands until the version is
+    archived (directly, by an approved request, or replaced), deleted, or its model deleted.
+    Moving an archived version back to Staging or None, which needs no approval, does not
+    bring an old approval back."""
+    standing = False
+    for event in registry.list_model_events(version.name):
+        if event.event_type == ModelEventType.MODEL_DELETED:
+            standing = False
+        elif event.version == version.version:
+            if event.event_type == ModelEventType.PROMOTION_APPROVED:
+                # An approved exit from Production (to None or Archived) is not an approval
+                # for traffic.
+                standing = event.details.get("target") not in _EXIT_TARGETS
+            elif _withdraws_approval(event):
+                standing = False
+    return standing
+
+
+_EXIT_TARGETS = frozenset(f"stage {stage.value}" for stage in (Stage.NONE, Stage.ARCHIVED))
+
+
+def _withdraws_approval(event: ModelEvent) -> bool:
+    if event.event_type in (ModelEventType.ARCHIVED, ModelEventType.VERSION_DELETED):
+        return True
+    return (
+        event.event_type == ModelEventType.STAGE_TRANSITION
+        and event.details.get("to") == Stage.ARCHIVED.value
     )
-    return any(request.version == route.version for request in approved)
+
+
+def full_traffic_denied(
+    version: ModelVersion, registry: RegistryStore, protected_aliases: Iterable[str]
+) -> str | None:
+    """Why ``version`` may not take all of an endpoint's traffic yet (a canary's last step
+    or its completion), naming the pending request if there is one; None if it may."""
+    if is_live_approved(version, protected_aliases):
+        return None
+    name, number = version.name, version.version
+    pending = [
+        request.request_id
+        for request in registry.list_promotion_requests(name=name, status=PromotionStatus.PENDING)
+        if request.version == number and request.target_stage is Stage.PRODUCTION
+    ]
+    head = (
+        f"{name}/{number} takes all traffic only once approved for Production (the canary "
+        "holds its step until then): "
+    )
+    if pending:
+        return head + f"an approver runs `plinth models approve {pending[0]}`."
+    return head + (
+        f"run `plinth models request-promotion {name} {number} --stage Production` and have "
+        "an approver run `plinth models approve REQUEST_ID`; or roll the canary back."
+    )
 
 
 def _live_denied(version: ModelVersion) -> PermissionDeniedError:

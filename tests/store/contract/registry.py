@@ -131,6 +131,9 @@ def make_history(store: RegistryStore, approver: RegistryStore) -> None:
     store.record_model_event(
         "churn", "2", "deployed", comment="canary 10%", details={"endpoint": "churn"}
     )
+    # A model with a version in Production cannot be renamed; leaving Production is approved.
+    retire = store.request_promotion("churn", "2", stage=Stage.ARCHIVED)
+    approver.approve_promotion(retire.request_id)
     store.rename_registered_model("churn", "churn-v2")
 
 
@@ -152,6 +155,9 @@ EXPECTED_HISTORY = [
     ("alias_deleted", "2"),
     ("version_deleted", "1"),
     ("deployed", "2"),
+    ("promotion_requested", "2"),
+    ("promotion_approved", "2"),
+    ("stage_transition", "2"),
     ("renamed", None),
 ]
 
@@ -581,7 +587,7 @@ class RegistryStoreContract:
         promote("churn", "2", archive_existing_versions=False)
         assert [stage_of(store, "churn", v) for v in ("1", "2")] == [Stage.PRODUCTION] * 2
 
-    def test_leaving_production_is_free_and_then_deletion_is_allowed(
+    def test_leaving_production_needs_approval_and_then_deletion_is_allowed(
         self, store: RegistryStore, promote: Callable[..., PromotionRequest]
     ) -> None:
         store.create_model_version("churn", "s1")
@@ -590,7 +596,12 @@ class RegistryStoreContract:
             store.delete_model_version("churn", "1")
         with pytest.raises(PermissionDeniedError, match="Production"):
             store.delete_registered_model("churn")
-        store.transition_model_version_stage("churn", "1", Stage.ARCHIVED)
+        for stage in (Stage.ARCHIVED, Stage.NONE, Stage.STAGING):
+            with pytest.raises(PermissionDeniedError, match=f"--stage {stage.value}"):
+                store.transition_model_version_stage("churn", "1", stage)
+        assert stage_of(store, "churn", "1") is Stage.PRODUCTION
+        promote("churn", "1", stage=Stage.ARCHIVED)
+        assert stage_of(store, "churn", "1") is Stage.ARCHIVED
         store.delete_model_version("churn", "1")
         store.delete_registered_model("churn")
 

@@ -220,11 +220,19 @@ class ServingStoreContract:
         decision = stores.serving.advance_canary("churn")
         assert decision.action is CanaryAction.ROLLBACK and "p99" in decision.reason
 
-    def test_completed_canary_is_promoted_and_the_old_version_archived(
+    def test_canary_takes_all_traffic_only_once_approved_for_production(
         self, stores: Stores, admin_registry: RegistryStore
     ) -> None:
         self.start(stores, steps=(50, 100))
         stores.serving.record_route_stats([stats("2", requests=150)])
+        held = stores.serving.advance_canary("churn")
+        assert held.action is CanaryAction.WAIT and "approved for Production" in held.reason
+        canary = stores.serving.get_endpoint("churn").canary
+        assert canary is not None and canary.current_weight == 50
+        with pytest.raises(PermissionDeniedError, match="request-promotion churn 2"):
+            stores.serving.promote("churn")
+        assert admin_registry.get_model_version("churn", "2").current_stage is Stage.STAGING
+        approve(admin_registry, "churn", "2", Stage.PRODUCTION)
         assert stores.serving.advance_canary("churn").action is CanaryAction.ADVANCE
         stores.serving.record_route_stats([stats("2", requests=300)])
         assert stores.serving.advance_canary("churn").action is CanaryAction.COMPLETE
@@ -232,10 +240,25 @@ class ServingStoreContract:
         assert endpoint.canary is None and endpoint.routes == (route("2"),)
         assert admin_registry.get_model_version("churn", "2").current_stage is Stage.PRODUCTION
         assert admin_registry.get_model_version("churn", "1").current_stage is Stage.ARCHIVED
-        approved = admin_registry.list_promotion_requests(name="churn")[0]
-        assert approved.version == "2" and approved.decided_by == CANARY_CONTROLLER
+        archival, promotion = admin_registry.list_promotion_requests(name="churn")[:2]
+        assert (promotion.version, promotion.target_stage) == ("2", Stage.PRODUCTION)
+        assert promotion.decided_by != CANARY_CONTROLLER
+        assert (archival.version, archival.target_stage) == ("1", Stage.ARCHIVED)
+        assert archival.decided_by == CANARY_CONTROLLER
 
-    def test_each_step_is_judged_on_its_own_requests(self, stores: Stores) -> None:
+    def test_a_pending_production_request_is_named_while_the_canary_waits(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        self.start(stores, steps=(50, 100))
+        request = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        stores.serving.record_route_stats([stats("2", requests=150)])
+        held = stores.serving.advance_canary("churn")
+        assert held.action is CanaryAction.WAIT and request.request_id in held.reason
+
+    def test_each_step_is_judged_on_its_own_requests(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        approve(admin_registry, "churn", "2", Stage.PRODUCTION)
         self.start(stores, steps=(5, 50, 100))
         stores.serving.record_route_stats([stats("2", requests=150)])
         assert stores.serving.advance_canary("churn").action is CanaryAction.ADVANCE
@@ -248,6 +271,7 @@ class ServingStoreContract:
         self, stores: Stores, admin_registry: RegistryStore
     ) -> None:
         self.start(stores)
+        approve(admin_registry, "churn", "2", Stage.PRODUCTION)
         stores.serving.promote("churn", reason="ship it")
         assert admin_registry.get_model_version("churn", "1").current_stage is Stage.ARCHIVED
         restored = stores.serving.rollback("churn", reason="complaints")
@@ -255,7 +279,9 @@ class ServingStoreContract:
         assert admin_registry.get_model_version("churn", "1").current_stage is Stage.PRODUCTION
         assert admin_registry.get_model_version("churn", "2").current_stage is Stage.ARCHIVED
 
-    def test_promote_and_rollback_act_immediately(self, stores: Stores) -> None:
+    def test_promote_and_rollback_act_immediately(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
         self.start(stores)
         with pytest.raises(ConflictError, match="already running"):
             stores.serving.start_canary("churn", route("2"))
@@ -263,6 +289,7 @@ class ServingStoreContract:
             stores.serving.set_routes("churn", [route("1")])
         assert stores.serving.rollback("churn", reason="bad").routes == (route("1"),)
         stores.serving.start_canary("churn", route("2"), min_requests=10)
+        approve(admin_registry, "churn", "2", Stage.PRODUCTION)
         assert stores.serving.promote("churn", reason="ship").routes == (route("2"),)
         with pytest.raises(ConflictError, match="No canary"):
             stores.serving.promote("churn")
@@ -296,6 +323,28 @@ class ServingStoreContract:
         stores.serving.create_endpoint("churn", [route("1")])
         with pytest.raises(PermissionDeniedError, match="canary"):
             stores.serving.start_canary("churn", route("3"))
+
+    def test_archiving_a_version_withdraws_its_approval(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        stores.serving.create_endpoint("churn", [route("1")])
+        admin_registry.transition_model_version_stage("churn", "2", Stage.ARCHIVED)
+        with pytest.raises(PermissionDeniedError, match="canary"):
+            stores.serving.start_canary("churn", route("2"))
+        admin_registry.transition_model_version_stage("churn", "2", Stage.STAGING)
+        with pytest.raises(PermissionDeniedError, match="canary"):
+            stores.serving.start_canary("churn", route("2"))
+        approve(admin_registry, "churn", "2", Stage.STAGING)
+        assert stores.serving.start_canary("churn", route("2")).canary is not None
+
+    def test_an_approved_exit_from_production_is_no_approval_for_traffic(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        approve(admin_registry, "churn", "3", Stage.PRODUCTION)
+        stores.serving.create_endpoint("churn", [route("3")])
+        approve(admin_registry, "churn", "1", Stage.NONE)
+        with pytest.raises(PermissionDeniedError, match="canary"):
+            stores.serving.start_canary("churn", route("1"))
 
     # -- stats, feedback, SLOs -------------------------------------------------------------
     def test_route_stats_are_running_totals_per_replica(self, stores: Stores) -> None:

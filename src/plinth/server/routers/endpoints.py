@@ -2,8 +2,12 @@
 A-B tests, shadows), canaries, SLOs, history, route stats and feedback (the control plane;
 inference itself is under /v2 and /endpoints/{name}/invocations).
 
-Reads need ``viewer``, everything else ``editor``. The store holds the governance rule, so a
-version without an approved promotion is refused here with 403 PERMISSION_DENIED.
+Reads need ``viewer``, everything else ``editor``, except route stats: they are the
+evidence canaries are judged on, reported by data-plane replicas, so posting them needs
+``approver`` (run replicas with a service user of that role). The store holds the
+governance rule, so a version without an approved promotion is refused here with 403
+PERMISSION_DENIED, and a canary takes all traffic only once its version is approved for
+Production.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from plinth.artifacts import ArtifactStore
-from plinth.entities import now_ms
+from plinth.entities import Role, now_ms
 from plinth.entities.guardrails import CanaryDecision
 from plinth.entities.route_stats import RouteStats
 from plinth.entities.serving import Endpoint, EndpointEvent, Feedback
@@ -30,7 +34,7 @@ from plinth.schemas.serving import (
     SloUpdate,
     TimeWindow,
 )
-from plinth.server.auth import require_for_method
+from plinth.server.auth import require, require_for_method
 from plinth.server.deps import get_artifact_store, get_serving_store
 from plinth.serving.prediction_log import DEFAULT_PREFIX
 from plinth.serving.prediction_reader import read_predictions
@@ -109,6 +113,7 @@ def advance_canary(name: str, store: Store) -> CanaryDecision:
 
 @router.post(f"{_ONE}/promote")
 def promote(name: str, body: Reason, store: Store) -> Endpoint:
+    """Complete the canary now; 403 until its version is approved for Production."""
     return store.promote(name, reason=body.reason)
 
 
@@ -129,9 +134,14 @@ def record_endpoint_event(name: str, body: EndpointEventCreate, store: Store) ->
     store.record_endpoint_event(name, body.event_type, comment=body.comment, details=body.details)
 
 
-@router.post("/route-stats", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/route-stats",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(require(Role.APPROVER))],
+)
 def record_route_stats(body: RouteStatsBatch, store: Store) -> None:
-    """Data-plane replicas report their per-minute route stats here."""
+    """Data-plane replicas report their per-minute route stats here (``approver``: a
+    canary is judged on them, so an editor must not be able to write them)."""
     store.record_route_stats(body.items)
 
 

@@ -59,7 +59,9 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        """Raises ``NotFoundError`` or ``AlreadyExistsError``."""
+        """Raises ``NotFoundError``, ``AlreadyExistsError``, or ``PermissionDeniedError``
+        while a version is in Production or holds a protected alias (endpoints and
+        ``models:/`` URIs name the model)."""
 
     @abstractmethod
     def update_registered_model(self, name: str, *, description: str) -> RegisteredModel:
@@ -150,7 +152,8 @@ class RegistryStore(ABC):
         Production version(s) unless ``archive_existing_versions`` is False.
 
         Raises:
-            PermissionDeniedError: ``stage`` is Production (use a promotion request).
+            PermissionDeniedError: ``stage`` is Production, or the version is in
+                Production (both ways need an approved promotion request).
             NotFoundError: unknown model or version.
         """
 
@@ -184,8 +187,10 @@ class RegistryStore(ABC):
 
         ``checks`` are gate expressions evaluated now and stored with the request:
         ``metrics.auc >= 0.80`` (on the source run), ``beats_production:metrics.auc``,
-        ``signature``, ``tag:KEY``. Raises ``InvalidArgumentError`` for a bad target or
-        check, ``NotFoundError`` for an unknown version."""
+        ``signature``, ``tag:KEY``. A stage target is Staging or Production, or, for a
+        version in Production, None or Archived (leaving Production needs approval too).
+        Raises ``InvalidArgumentError`` for a bad target or check, ``NotFoundError`` for
+        an unknown version."""
 
     @abstractmethod
     def approve_promotion(

@@ -104,15 +104,17 @@ class ServingStore(ABC):
     @abstractmethod
     def advance_canary(self, name: str, *, now_ms: int | None = None) -> CanaryDecision:
         """Judge the current step on its route stats and act: wait, ramp to the next step,
-        complete (promote the canary to Production, archive the baseline, route 100% to
-        it) or roll back (100% to the baseline). Safe to call from several replicas at
-        once: a step is applied once. Raises ``NotFoundError`` or ``ConflictError`` (no
-        canary running)."""
+        complete (archive the baseline, route 100% to the canary) or roll back (100% to the
+        baseline). A ramp to 100% or a completion waits (``WAIT``, the reason naming the
+        request to approve) until the canary's version is approved for Production by an
+        approver. Safe to call from several replicas at once: a step is applied once.
+        Raises ``NotFoundError`` or ``ConflictError`` (no canary running)."""
 
     @abstractmethod
     def promote(self, name: str, *, reason: str | None = None) -> Endpoint:
         """Complete the running canary now, whatever its stats. Raises ``ConflictError``
-        (no canary) or ``NotFoundError``."""
+        (no canary), ``PermissionDeniedError`` (its version is not approved for Production
+        yet) or ``NotFoundError``."""
 
     @abstractmethod
     def rollback(self, name: str, *, reason: str | None = None) -> Endpoint:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from plinth.entities import ApiToken, AuditEvent, Role, User, now_ms
+from plinth.entities.auth import RESERVED_USER_NAMES
 from plinth.entities.validation import validate_text, validate_user_name
 from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from plinth.store.base import AuthStore
@@ -26,6 +27,7 @@ def hash_token(secret: str) -> str:
 class SqlAuthStore(SqlStoreBase, AuthStore):
     def create_user(self, name: str, role: Role) -> User:
         validate_user_name(name)
+        _check_not_reserved(name)
         role = _role(role)
         try:
             with self._write() as s:
@@ -191,3 +193,15 @@ def _audit_event(row: AuditEventRow) -> AuditEvent:
         object_id=row.object_id,
         details=row.details,
     )
+
+
+def _check_not_reserved(name: str) -> None:
+    """``local`` is who embedded mode and ``--no-auth`` run as (trusted with run owners and
+    exempt from four eyes); ``plinth-canary`` is the serving controller. An account under
+    either name would borrow that trust, or pass for the platform in the history."""
+    if name.lower() in RESERVED_USER_NAMES:
+        reserved = ", ".join(sorted(RESERVED_USER_NAMES))
+        raise InvalidArgumentError(
+            f"User name {name!r} is reserved ({reserved}: the platform acts under these "
+            "names itself); choose another name."
+        )

@@ -79,7 +79,8 @@ class PromotionsMixin(RegistryStoreBase):
             v.validate_text("comment", comment)
         results = self._evaluate_gates(name, number, gates)
         with self._write() as s:
-            self._locked_version(s, name, number)
+            _model, version_row = self._locked_version(s, name, number)
+            _check_leaves_production(target_stage, version_row, name)
             row = PromotionRequestRow(
                 request_id=new_request_id(),
                 name=name,
@@ -243,9 +244,20 @@ def _target(stage: Stage | str | None, alias: str | None) -> tuple[Stage | None,
         parsed = Stage.parse(str(stage))
     except ValueError:
         parsed = None
-    if parsed not in _PROMOTABLE_STAGES:
-        raise InvalidArgumentError(
-            f"A promotion targets stage Staging or Production, not '{stage}'; move versions "
-            "to None or Archived with transition_model_version_stage."
-        )
+    if parsed is None:
+        valid = ", ".join(st.value for st in Stage)
+        raise InvalidArgumentError(f"Invalid stage '{stage}'; valid stages are {valid}.")
     return parsed, None
+
+
+def _check_leaves_production(target: Stage | None, version: ModelVersionRow, name: str) -> None:
+    """A request targets Staging or Production, or takes a version out of Production (which,
+    like entering it, needs approval); other moves to None or Archived need no request."""
+    if target is None or target in _PROMOTABLE_STAGES:
+        return
+    if version.current_stage != Stage.PRODUCTION.value:
+        raise InvalidArgumentError(
+            f"A promotion targets stage Staging or Production, not '{target}': only a version "
+            f"in Production needs a request to leave it. Move {name} version {version.version} "
+            f"to {target} directly with transition_model_version_stage."
+        )

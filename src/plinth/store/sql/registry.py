@@ -7,6 +7,7 @@ Governed promotion lives in ``promotions.py`` and MLflow 3 logged models in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import delete, select, update
@@ -27,7 +28,7 @@ from plinth.entities.registry import (
     validate_model_name,
 )
 from plinth.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, RunNotFoundError
-from plinth.registry.governance import alias_denied, production_denied
+from plinth.registry.governance import alias_denied, leaving_production_denied, production_denied
 from plinth.store.base import RegistryStore
 from plinth.store.sql.logged_models import LoggedModelsMixin, check_max_results
 from plinth.store.sql.models import (
@@ -54,7 +55,8 @@ from plinth.store.sql.search import decode_page_token, encode_page_token
 MODELS_MAX_RESULTS = 1000
 VERSIONS_MAX_RESULTS = 200_000
 """MLflow's thresholds for search_registered_models and search_model_versions."""
-_RESERVED_EVENTS = frozenset(ModelEventType)
+_RESERVED_EVENTS = frozenset(e.value for e in ModelEventType)
+_EVENT_SEPARATORS = re.compile(r"[\s_.-]+")
 
 
 class SqlRegistryStore(PromotionsMixin, LoggedModelsMixin, RegistryStore):
@@ -100,6 +102,7 @@ class SqlRegistryStore(PromotionsMixin, LoggedModelsMixin, RegistryStore):
         try:
             with self._write() as s:
                 self._model_row(s, name, lock=True)
+                self._check_renamable(s, name)
                 _rename_rows(s, name, new_name)
                 details = {"from": name, "to": new_name}
                 self._event(s, new_name, None, ModelEventType.RENAMED, details=details)
@@ -327,6 +330,8 @@ class SqlRegistryStore(PromotionsMixin, LoggedModelsMixin, RegistryStore):
             model, row = self._locked_version(s, name, number)
             if target is Stage.PRODUCTION:
                 raise production_denied(name, number)
+            if row.current_stage == Stage.PRODUCTION.value:
+                raise leaving_production_denied(name, number, target.value)
             self._move_stage(s, model, row, target, archive_existing=archive_existing_versions)
             details = {"stage": target.value, "archive_existing": str(archive_existing_versions)}
             self._audit(s, "transition_stage", "model_version", f"{name}/{number}", details)
@@ -475,12 +480,28 @@ def _check_external_event(
         raise InvalidArgumentError(
             "event_type must be a non-empty string of at most 64 characters."
         )
-    if event_type in _RESERVED_EVENTS:
+    if _normalized_event(event_type) in _RESERVED_EVENTS:
         raise InvalidArgumentError(
-            f"Event type {event_type!r} is written by the registry itself and cannot be recorded."
+            f"Event type {event_type!r} is (or reads as) a type written by the registry "
+            f"itself ({', '.join(sorted(_RESERVED_EVENTS))}), so it cannot be recorded; "
+            "choose another name."
         )
     _checked_text("comment", comment)
     for key, value in (details or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidArgumentError("Event details must map strings to strings.")
         v.validate_text(f"Event detail '{key}'", value)
+    # Text with an unpaired surrogate would be stored as an escape that no later read of
+    # the history can decode: refuse it rather than make the model's history unreadable.
+    problem = (
+        v.unstorable(event_type, "event_type")
+        or v.unstorable(comment, "comment")
+        or v.unstorable(dict(details or {}), "details")
+    )
+    if problem:
+        raise InvalidArgumentError(problem)
+
+
+def _normalized_event(event_type: str) -> str:
+    """``" Promotion-Approved "`` and ``"promotion approved"`` read as ``promotion_approved``."""
+    return _EVENT_SEPARATORS.sub("_", event_type.strip().lower()).strip("_")

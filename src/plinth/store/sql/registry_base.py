@@ -21,7 +21,7 @@ from plinth.entities.registry import (
     is_protected_alias,
 )
 from plinth.errors import NotFoundError
-from plinth.registry.governance import deletion_denied
+from plinth.registry.governance import deletion_denied, rename_denied
 from plinth.store.sql.models import (
     ModelEventRow,
     ModelVersionRow,
@@ -194,9 +194,25 @@ class RegistryStoreBase(SqlStoreBase):
             details["request_id"] = request_id
         self._event(s, name, version, ModelEventType.ALIAS_SET, details=details)
 
-    # -- deletion guards -------------------------------------------------------------------
+    # -- deletion and rename guards --------------------------------------------------------
     def _check_deletable(self, s: Session, name: str, version: int | None = None) -> None:
         """Refuse to delete governed versions: in Production, or holding a protected alias."""
+        governed = self._governed_version(s, name, version)
+        if governed is not None:
+            raise deletion_denied(name, *governed)
+
+    def _check_renamable(self, s: Session, name: str) -> None:
+        """Refuse to rename a model with a governed version: endpoints and ``models:/`` URIs
+        name it, and a rename would silently leave them pointing at nothing."""
+        governed = self._governed_version(s, name, None)
+        if governed is not None:
+            raise rename_denied(name, *governed)
+
+    def _governed_version(
+        self, s: Session, name: str, version: int | None
+    ) -> tuple[int, str] | None:
+        """The first version (of all, or ``version``) in Production or holding a protected
+        alias, with why; None if there is none."""
         in_production = select(ModelVersionRow.version).where(
             ModelVersionRow.name == name, ModelVersionRow.current_stage == Stage.PRODUCTION.value
         )
@@ -204,13 +220,13 @@ class RegistryStoreBase(SqlStoreBase):
         if version is not None:
             in_production = in_production.where(ModelVersionRow.version == version)
             aliases = aliases.where(RegisteredModelAliasRow.version == version)
-        if (found := s.scalars(in_production).first()) is not None:
-            raise deletion_denied(name, found, "is in Production")
+        found = s.scalars(in_production.order_by(ModelVersionRow.version)).first()
+        if found is not None:
+            return found, "is in Production"
         for alias in s.scalars(aliases.order_by(RegisteredModelAliasRow.alias)):
             if self._is_protected(alias.alias):
-                raise deletion_denied(
-                    name, alias.version, f"holds the protected alias @{alias.alias}"
-                )
+                return alias.version, f"holds the protected alias @{alias.alias}"
+        return None
 
     def _cancel_pending(self, s: Session, name: str, version: int | None, reason: str) -> None:
         """Pending requests die with their version: a number is never reissued, but an

@@ -2,8 +2,10 @@
 
 Route changes are compare-and-set on the endpoint's ``revision``, so a canary step decided
 by two replicas at once is applied once. Governance reads the registry before the write
-transaction opens (a version approved then is approved when the routes change: approvals
-are never withdrawn, and Production versions only leave through another approval).
+transaction opens (Production versions only leave through another approval; a Staging
+approval withdrawn by archiving the version in that instant is the one race accepted).
+A canary takes all traffic, and completes, only once a human approved its version for
+Production; the controller judges guardrails and never approves a promotion itself.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ from plinth.entities.serving import (
     validate_routes,
     validate_steps,
 )
-from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
+from plinth.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from plinth.store.base.serving import ServingStore
 from plinth.store.sql.models import EndpointEventRow, EndpointRow
 from plinth.store.sql.registry import SqlRegistryStore
@@ -222,7 +230,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
             )
         offset = WindowStats.from_json(plan.step_offset)
         stats = self._canary_stats(name, plan.route.version, plan.step_started_at).minus(offset)
-        decision = decide_canary(plan, stats, now_ms=now)
+        decision = self._held_for_approval(plan, decide_canary(plan, stats, now_ms=now))
         if decision.action is CanaryAction.ADVANCE:
             assert decision.next_weight is not None
             step = replace(
@@ -247,6 +255,18 @@ class SqlServingStore(RegistryLinks, ServingStore):
             self._complete_canary(current, plan, decision.reason)
         return decision
 
+    def _held_for_approval(self, plan: CanaryPlan, decision: CanaryDecision) -> CanaryDecision:
+        """A step that would give the canary all traffic (its last step, or completing)
+        waits while its version is not approved for Production: the guardrails are
+        evidence for an approver, not an approval."""
+        takes_all = decision.action is CanaryAction.COMPLETE or (
+            decision.action is CanaryAction.ADVANCE and decision.next_weight == 100
+        )
+        denied = self._full_traffic_denied(plan.route) if takes_all else None
+        if denied is None:
+            return decision
+        return replace(decision, action=CanaryAction.WAIT, reason=denied, next_weight=None)
+
     def _canary_stats(self, name: str, version: str, since_ms: int) -> WindowStats:
         """The canary route's running totals from the minute of ``since_ms`` on."""
         rows = self.list_route_stats(name, since_ms=minute_of(since_ms))
@@ -255,6 +275,9 @@ class SqlServingStore(RegistryLinks, ServingStore):
     def promote(self, name: str, *, reason: str | None = None) -> Endpoint:
         current = self.get_endpoint(name)
         plan = _running(current)
+        denied = None if plan.completing else self._full_traffic_denied(plan.route)
+        if denied:
+            raise PermissionDeniedError(f"The canary on {name!r} cannot be promoted: {denied}")
         return self._complete_canary(current, plan, reason or f"promoted by {self.actor}")
 
     def rollback(self, name: str, *, reason: str | None = None) -> Endpoint:
@@ -324,10 +347,9 @@ class SqlServingStore(RegistryLinks, ServingStore):
         )
 
     def _complete_canary(self, current: Endpoint, plan: CanaryPlan, reason: str) -> Endpoint:
-        """Claim the completion (compare-and-set: of two deciders, one goes on), promote the
-        canary's version to Production through an approved request (asked in the name of
-        who started the canary, approved by the controller with the guardrail evidence),
-        archive the baseline, then route everything to the canary."""
+        """Claim the completion (compare-and-set: of two deciders, one goes on), archive the
+        baseline (the canary's version is already approved for Production: the callers
+        checked), then route everything to the canary."""
         if not plan.completing:
             plan = replace(plan, completing=True)
             current = self._apply(

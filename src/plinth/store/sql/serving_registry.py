@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from plinth.entities.auth import CANARY_USER
 from plinth.entities.registry import Stage
 from plinth.entities.serving import CanaryPlan, Endpoint, Route
-from plinth.serving.governance import check_routes, is_live_approved
+from plinth.errors import PermissionDeniedError
+from plinth.serving.governance import check_routes, full_traffic_denied, is_live_approved
 from plinth.store.sql.registry import SqlRegistryStore
 from plinth.store.sql.serving_records import ServingRecords
 
-CANARY_CONTROLLER = "plinth-canary"
-"""The user that approves a canary's promotion once its guardrails held at every step."""
+CANARY_CONTROLLER = CANARY_USER
+"""The user that judges canaries and approves the registry moves that follow from a human
+approval: archiving the version a completed canary replaced, undoing a completion."""
 MODEL_EVENT = "deployment_changed"
 
 
@@ -28,30 +31,43 @@ class RegistryLinks(ServingRecords):
         registry = self._registry()
         check_routes(routes, registry, registry.protected_aliases)
 
+    def _full_traffic_denied(self, route: Route) -> str | None:
+        """Why the route's version may not take all traffic yet; None once it is approved
+        for Production (or holds a protected alias) through a human approval."""
+        registry = self._registry()
+        version = registry.get_model_version(route.model_name, route.version)
+        return full_traffic_denied(version, registry, registry.protected_aliases)
+
     def _promote_version(self, endpoint: str, plan: CanaryPlan, reason: str) -> None:
-        registry = self.registry
+        """The canary's version is already approved for Production (checked before the
+        completion was claimed: the controller never approves a promotion itself); what
+        is left is archiving the version it replaced, a consequence of that approval."""
         name, version = plan.route.model_name, plan.route.version
-        if registry.get_model_version(name, version).current_stage is not Stage.PRODUCTION:
-            request = registry.with_actor(plan.started_by).request_promotion(
-                name,
-                version,
-                stage=Stage.PRODUCTION,
-                archive_existing_versions=False,
-                comment=f"Canary on endpoint {endpoint!r} started by {plan.started_by}.",
-            )
-            registry.with_actor(CANARY_CONTROLLER).approve_promotion(
-                request.request_id,
-                comment=f"Canary on endpoint {endpoint!r} completed ({reason}); "
-                f"completed by {self.actor}.",
-            )
+        denied = self._full_traffic_denied(plan.route)
+        if denied:
+            raise PermissionDeniedError(denied)
         base = plan.baseline
         if base.model_name == name and base.version == version:
             return
-        baseline = registry.get_model_version(base.model_name, base.version)
+        baseline = self.registry.get_model_version(base.model_name, base.version)
         if baseline.current_stage is Stage.PRODUCTION:
-            registry.with_actor(self.actor).transition_model_version_stage(
-                base.model_name, base.version, Stage.ARCHIVED, archive_existing_versions=False
+            self._archive_replaced(
+                baseline.name,
+                baseline.version,
+                requested_by=plan.started_by,
+                why=f"Replaced by {name}/{version} through the canary on endpoint {endpoint!r} "
+                f"({reason}).",
             )
+
+    def _archive_replaced(self, name: str, version: str, *, requested_by: str, why: str) -> None:
+        """Take a replaced version out of Production through a request approved by the
+        controller (leaving Production needs an approved request, like entering it)."""
+        request = self.registry.with_actor(requested_by).request_promotion(
+            name, version, stage=Stage.ARCHIVED, archive_existing_versions=False, comment=why
+        )
+        self.registry.with_actor(CANARY_CONTROLLER).approve_promotion(
+            request.request_id, comment=why
+        )
 
     def _undo_canary_promotion(self, current: Endpoint, reason: str | None) -> None:
         """Rolling back a completed canary restores the version it replaced, which the
@@ -79,11 +95,11 @@ class RegistryLinks(ServingRecords):
             if route not in current.previous_routes:
                 stage = registry.get_model_version(route.model_name, route.version).current_stage
                 if stage is Stage.PRODUCTION:
-                    registry.transition_model_version_stage(
+                    self._archive_replaced(
                         route.model_name,
                         route.version,
-                        Stage.ARCHIVED,
-                        archive_existing_versions=False,
+                        requested_by=self.actor,
+                        why=f"Rollback of endpoint {current.name!r}'s completed canary ({why}).",
                     )
 
     def _record_models(
