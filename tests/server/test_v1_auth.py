@@ -17,6 +17,7 @@ from plinth.entities import Role
 from plinth.server.app import create_app
 from plinth.store.factory import Stores, open_sql_stores
 from plinth.store.sql import SqlTrackingStore
+from plinth.store.sql.auth import SqlAuthStore
 
 # Starlette's TestClient warns on import that it prefers httpx2 over httpx; it works with both.
 pytestmark = pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning")
@@ -185,6 +186,32 @@ def test_names_the_platform_acts_under_are_reserved(server: Server, name: str) -
     response = server.request("admin", "POST", "/users", json={"name": name, "role": "admin"})
     assert_error(response, 400, "INVALID_PARAMETER_VALUE", "reserved", "choose another name")
     assert name not in [u["name"] for u in server.request("admin", "GET", "/users").json()]
+
+
+def test_an_account_with_a_reserved_name_from_before_cannot_act(server: Server) -> None:
+    # Created before the names were reserved, straight in the database as an old Plinth did.
+    from sqlalchemy.orm import Session
+
+    from plinth.store.sql.models import UserRow
+
+    assert isinstance(server.stores.auth, SqlAuthStore)
+    with Session(server.stores.auth.engine) as session, session.begin():
+        session.add(UserRow(name="local", role=Role.ADMIN, created_at=1, is_active=True))
+    token = server.stores.auth.create_token("local")[1]
+
+    response = server.http.get(f"{V1}/experiments", headers={"Authorization": f"Bearer {token}"})
+
+    assert_error(response, 403, "PERMISSION_DENIED", "reserved", "plinth users disable local")
+
+
+def test_http_basic_without_a_colon_says_what_is_expected(server: Server) -> None:
+    credentials = base64.b64encode(server.tokens["editor"].encode()).decode()
+
+    response = server.http.get(
+        f"{V1}/experiments", headers={"Authorization": f"Basic {credentials}"}
+    )
+
+    assert_error(response, 401, "UNAUTHENTICATED", "user:token")
 
 
 def test_audit_lists_who_did_what(server: Server) -> None:

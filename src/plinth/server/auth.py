@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Request
 
 from plinth.entities import LOCAL_USER, Role, User
+from plinth.entities.auth import RESERVED_USER_NAMES
 from plinth.errors import PermissionDeniedError, UnauthenticatedError
 from plinth.store.base import AuthStore
 
@@ -44,6 +45,15 @@ class Authenticator:
             raise UnauthenticatedError(
                 "The API token is not valid (unknown, revoked or its user is disabled)."
             )
+        if user.name.lower() in RESERVED_USER_NAMES:
+            # An account created before these names were reserved: the registry exempts
+            # 'local' from four eyes and attributes the canary's decisions to
+            # 'plinth-canary', so its tokens must not act under that name.
+            raise PermissionDeniedError(
+                f"User {user.name!r} has a name reserved for the platform; an admin must "
+                "create another account for whoever uses it (plinth users create NAME) and "
+                f"disable this one (plinth users disable {user.name})."
+            )
         return user
 
     def _lookup(self, secret: str) -> User | None:
@@ -70,7 +80,12 @@ def _secret_from_header(authorization: str | None) -> str | None:
             decoded = base64.b64decode(value, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise UnauthenticatedError("Malformed HTTP Basic credentials.") from None
-        _user, _, password = decoded.partition(":")
+        _user, colon, password = decoded.partition(":")
+        if not colon:
+            raise UnauthenticatedError(
+                "Malformed HTTP Basic credentials: expected 'user:token' (any user name, the "
+                "API token as the password)."
+            )
         return password or None
     return None
 
