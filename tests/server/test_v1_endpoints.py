@@ -10,16 +10,14 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
-from tests.server.test_v1_models import ROLES, Server, assert_error
+from tests.server.test_v1_models import Server, assert_error, serve_with_roles
 
 from plinth.config import Settings
 from plinth.entities import now_ms
 from plinth.entities.registry import Stage
 from plinth.entities.route_stats import RouteStats, minute_of
-from plinth.server.app import create_app
 from plinth.server.serving import ServingOptions
 from plinth.store.factory import open_sql_stores
-from plinth.store.sql import SqlTrackingStore
 from plinth.store.sql.serving_registry import CANARY_CONTROLLER
 
 pytestmark = pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning")
@@ -36,8 +34,6 @@ CANARY = {
 def server(settings: Settings) -> Iterator[Server]:
     """Auth on, one user per role; churn v1 in Production and v2 approved for Staging (set
     up as the embedded user ``local``). No controller runs: the tests judge canaries."""
-    from fastapi.testclient import TestClient
-
     stores = open_sql_stores(settings.store_uri)
     for _ in range(2):
         stores.registry.create_model_version("churn", "s")
@@ -46,15 +42,8 @@ def server(settings: Settings) -> Iterator[Server]:
             "churn", version, stage=stage, archive_existing_versions=False
         )
         stores.registry.approve_promotion(request.request_id)
-    app = create_app(settings, stores=stores, auth=True, serving=ServingOptions(control=False))
-    tokens = {"admin": settings.admin_token_path.read_text().strip()}
-    for name, role in ROLES.items():
-        stores.auth.create_user(name, role)
-        tokens[name] = stores.auth.create_token(name)[1]
-    with TestClient(app) as client:
-        yield Server(client, stores, app.state.artifact_store, tokens)
-    assert isinstance(stores.tracking, SqlTrackingStore)
-    stores.tracking.engine.dispose()
+    with serve_with_roles(settings, stores, serving=ServingOptions(control=False)) as server:
+        yield server
 
 
 def canary_stats(requests: int) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +54,16 @@ class Server:
 @pytest.fixture
 def server(settings: Settings) -> Iterator[Server]:
     """An app with auth on, the bootstrapped admin and one user per role (two approvers)."""
+    with serve_with_roles(settings, open_sql_stores(settings.store_uri)) as server:
+        yield server
+
+
+@contextmanager
+def serve_with_roles(settings: Settings, stores: Stores, **app_options: Any) -> Iterator[Server]:
+    """``stores`` served with auth on, a user (and token) per role of ``ROLES``."""
     from fastapi.testclient import TestClient
 
-    stores = open_sql_stores(settings.store_uri)
-    app = create_app(settings, stores=stores, auth=True)
+    app = create_app(settings, stores=stores, auth=True, **app_options)
     tokens = {"admin": settings.admin_token_path.read_text().strip()}
     for name, role in ROLES.items():
         stores.auth.create_user(name, role)
