@@ -631,27 +631,28 @@ def _batch_items(
     """The three lists of a batch (``None`` for none), each item with the fields the stores
     read: Plinth's entities, or MLflow's (duck-typed)."""
     return (
-        _batch_list("metrics", metrics, "Metric", ("key", "value", "timestamp", "step")),
-        _batch_list("params", params, "Param", ("key", "value")),
-        _batch_list("tags", tags, "RunTag", ("key", "value")),
+        _batch_list("metrics", metrics, Metric, ("key", "value", "timestamp", "step")),
+        _batch_list("params", params, Param, ("key", "value")),
+        _batch_list("tags", tags, RunTag, ("key", "value")),
     )
 
 
 def _batch_list(
-    field: str, items: Iterable[_Item] | None, kind: str, fields: tuple[str, ...]
+    field: str, items: Iterable[_Item] | None, kind: type[_Item], fields: tuple[str, ...]
 ) -> Sequence[_Item]:
     if items is None:
         return ()
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
         raise InvalidArgumentError(
-            f"log_batch: {field} must be a list of {kind}, got {type(items).__name__}."
+            f"log_batch: {field} must be a list of {kind.__name__}, got {type(items).__name__}."
         )
     if not isinstance(items, Sequence):
         items = list(items)  # a generator: read once, sent in chunks
     for index, item in enumerate(items):
-        if not all(hasattr(item, f) for f in fields):
+        # The exact type first: a 1,000-point batch pays ~30 us, not 4,000 attribute probes.
+        if type(item) is not kind and not all(hasattr(item, f) for f in fields):
             raise InvalidArgumentError(
-                f"log_batch: {field}[{index}] must be a {kind}, got {type(item).__name__}."
+                f"log_batch: {field}[{index}] must be a {kind.__name__}, got {type(item).__name__}."
             )
     return items
 
