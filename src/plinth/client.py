@@ -661,16 +661,16 @@ def _check_batch_values(
     metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
 ) -> None:
     for m in metrics:
-        v.validate_key("metric", m.key)
+        v.validate_key("Metric", m.key)
         v.validate_metric_value(m.key, m.value)
         v.validate_timestamp(f"Metric '{m.key}' timestamp", m.timestamp)
-        v.validate_step(m.key, m.step)
-    for p in params:
-        v.validate_key("param", p.key)
-        v.validate_param_value(p.key, p.value)
+        v.validate_step(f"Metric '{m.key}' step", m.step)
+    v.validate_params(params)
     for t in tags:
-        v.validate_key("tag", t.key)
+        v.validate_key("Tag", t.key)
         v.validate_tag_value(t.key, t.value)
+        if t.key == "mlflow.runName":  # the run's name, a column of MAX_KEY_LENGTH
+            v.validate_text("run_name", t.value, v.MAX_KEY_LENGTH)
 
 
 def _join(*parts: str | None) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 import plinth
 from plinth.config import Settings
-from plinth.entities import Metric, Param
+from plinth.entities import Metric, Param, RunTag
 from plinth.errors import InvalidArgumentError
 
 
@@ -228,3 +228,53 @@ def test_one_experiment_name_is_not_read_letter_by_letter(tracking: Settings) ->
         pass
 
     assert list(plinth.search_runs(experiment_names="rep")["run_id"]) == [run.run_id]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("batch", "named"),
+    [
+        pytest.param(
+            {"params": [Param(f"p{i}", "v") for i in range(150)] + [Param("p10", "other")]},
+            "appears twice",
+            id="param-changed-in-a-later-chunk",
+        ),
+        pytest.param(
+            {"tags": [RunTag(f"t{i}", "v") for i in range(140)] + [RunTag("t", "x\ud800")]},
+            "unpaired surrogate",
+            id="tag-not-unicode",
+        ),
+        pytest.param(
+            {
+                "tags": [RunTag(f"t{i}", "v") for i in range(140)]
+                + [RunTag("mlflow.runName", "x" * 300)]
+            },
+            "run_name",
+            id="run-name-too-long",
+        ),
+        pytest.param(
+            {"metrics": [Metric(key=["k"], value=1.0, timestamp=1, step=0)]},  # type: ignore[arg-type]
+            "key",
+            id="list-key",
+        ),
+    ],
+)
+def test_a_chunked_batch_is_refused_whole_for_any_rule_of_the_store(
+    tracking: Settings, batch: dict[str, Any], named: str
+) -> None:
+    client = plinth.get_client()
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+
+    with pytest.raises(InvalidArgumentError, match=named):
+        client.log_batch(run_id, **batch)
+
+    data = client.get_run(run_id).data
+    assert data.params == {} and data.metrics == {}
+    assert not any(k.startswith("t") for k in data.tags)
+
+
+def test_a_step_error_names_the_call(tracking: Settings) -> None:
+    with (
+        plinth.start_run(log_environment=False),
+        pytest.raises(InvalidArgumentError, match="log_metric step must be an integer"),
+    ):
+        plinth.log_metric("k", 1.0, step="x")  # type: ignore[arg-type]

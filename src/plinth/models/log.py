@@ -94,7 +94,7 @@ def log_model(
     """
     _check_name(name)
     # Everything the caller passed is checked before anything is created or uploaded.
-    step = validate_step("step", step)
+    step = validate_step("log_model step", step)
     if registered_model_name is not None:
         validate_model_name(registered_model_name)
     flavor_for(model)  # fail before anything is created for a model we cannot save

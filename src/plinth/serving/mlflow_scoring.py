@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from plinth.entities.validation import unstorable
+from plinth.entities.validation import json_unstorable
 from plinth.errors import InvalidArgumentError, UnsupportedMediaTypeError
 from plinth.models.signature import ModelSignature
 from plinth.serving.wire_arrays import (
@@ -164,7 +164,7 @@ def _loads_with_nan(body: bytes) -> object:
         raise InvalidArgumentError(f"Request body is not valid JSON: {exc}.") from None
     # orjson also refuses "\ud800"-style escapes of unpaired surrogates, text the model's
     # input (and the prediction log) cannot encode.
-    problem = unstorable(doc)
+    problem = json_unstorable(body, doc)
     if problem:
         raise InvalidArgumentError(problem)
     return doc

@@ -404,7 +404,7 @@ def log_metrics(
             f"{type(dataset).__name__}."
         )
     run_id = _run_id()
-    step = 0 if step is None else validate_step("step", step)
+    step = 0 if step is None else validate_step("log_metric step", step)
     models = _metric_models(model_id, step)
     ts = now_ms() if timestamp is None else validate_timestamp("timestamp", timestamp)
     name, digest = (dataset.name, dataset.digest) if dataset is not None else (None, None)

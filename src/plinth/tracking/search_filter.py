@@ -482,6 +482,29 @@ def _blank(filter_string: str | None) -> bool:
     return filter_string is None or (isinstance(filter_string, str) and not filter_string.strip())
 
 
+def search_arguments(
+    filter_string: str | None, order_by: Sequence[str] | None
+) -> tuple[str | None, tuple[str, ...]]:
+    """A search's filter and order_by, type-checked before any parsing, caching or sending.
+
+    Raises:
+        InvalidArgumentError: The filter is not a str, order_by is one str rather than a list
+            of them, or an item of it is not a str.
+    """
+    if filter_string is not None and not isinstance(filter_string, str):
+        raise InvalidArgumentError(
+            f'filter_string must be a str such as "metrics.auc > 0.8", got '
+            f"{type(filter_string).__name__}."
+        )
+    order = tuple(_order_items(order_by or ()))
+    for item in order:
+        if not isinstance(item, str):
+            raise InvalidArgumentError(
+                f"order_by items must be str such as 'metrics.auc DESC', got {item!r}."
+            )
+    return filter_string, order
+
+
 def _order_items(order_by: Sequence[str]) -> Sequence[str]:
     if isinstance(order_by, str):
         # Iterated, a string would be read one letter at a time ("Invalid attribute 'm'").

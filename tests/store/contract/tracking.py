@@ -110,6 +110,8 @@ class TrackingStoreContract:
             "mlflow-artifacts:/%2e%2e/x",
             "mlflow-artifacts:/a\\b",
             "mlflow-artifacts://other-host/x",
+            "MLFLOW-ARTIFACTS://other-host/x",
+            "Mlflow-Artifacts:/../../etc",
             "mlflow-artifacts:",
         ],
     )
@@ -121,7 +123,7 @@ class TrackingStoreContract:
         with pytest.raises(InvalidArgumentError, match="artifact_location"):
             store.create_experiment("e", artifact_location=location)
         assert store.find_experiment_by_name("e") is None
-        inside = store.create_experiment("e", artifact_location="mlflow-artifacts:/team/e")
+        inside = store.create_experiment("e", artifact_location="Mlflow-Artifacts:/team//e")
         assert store.get_experiment(inside).artifact_location == "mlflow-artifacts:/team/e"
 
     def test_create_experiment_refuses_a_taken_name_even_if_deleted(

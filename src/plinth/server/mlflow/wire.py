@@ -32,7 +32,7 @@ from plinth.entities import (
     RunTag,
     ViewType,
 )
-from plinth.entities.validation import unstorable
+from plinth.entities.validation import json_unstorable
 from plinth.errors import InvalidArgumentError, PayloadTooLargeError
 from plinth.schemas.common import encode_float
 
@@ -265,7 +265,7 @@ def _stdlib_json(text: str | bytes) -> Any:
     value = json.loads(text)
     # orjson refuses "\ud800"-style escapes of unpaired surrogates, which the stdlib turns
     # into strings no database driver (nor the error's own JSON) can encode.
-    problem = unstorable(value)
+    problem = json_unstorable(text, value)
     if problem:
         raise InvalidArgumentError(problem) from None
     return value

@@ -75,12 +75,22 @@ def path_segment(value: str) -> str:
     """Quote ``value`` as one path segment: slashes and dot segments must not be read as
     path structure (metric and tag keys may contain ``/`` and ``.``)."""
     if not isinstance(value, str):
-        # The SQL store's error for a name or key of the wrong type.
         raise InvalidArgumentError(
-            f"A value has a type the database cannot store ({type(value).__name__} "
-            f"{value!r:.40}): pass text or a number"
+            f"A name or key must be a str, got {type(value).__name__} {value!r:.40}."
         )
-    return quote(value, safe="").replace(".", "%2E")
+    if len(value) > MAX_PATH_SEGMENT:
+        # Past what a URL carries; no name or key the server stores is this long.
+        raise InvalidArgumentError(
+            f"A name or key of {len(value)} characters is longer than any stored one."
+        )
+    try:
+        return quote(value, safe="").replace(".", "%2E")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(f"Invalid name or key: {UNPAIRED_SURROGATE}.") from None
+
+
+MAX_PATH_SEGMENT = 8_000
+"""Longer names or keys are refused before a URL is built (the store's longest is 8,000)."""
 
 
 def new_http_client(base_url: str, *, token: str | None, timeout_s: float = 30.0) -> httpx.Client:
@@ -186,8 +196,9 @@ def _json_body(body: BaseModel) -> bytes:
         # The errors the server (and the SQL store) give for the same values.
         raise InvalidArgumentError(problem) from None
     # Pydantic writes an unpaired surrogate in a dict key as U+FFFD, silently: look for it
-    # (a byte search) and, only if found, for a surrogate it could stand for.
-    if _REPLACEMENT_CHARACTER in encoded:
+    # in bodies that are not plain ASCII (isascii is a fast scan; the 3-byte search is not)
+    # and, only if found, for a surrogate it could stand for.
+    if not encoded.isascii() and _REPLACEMENT_CHARACTER in encoded:
         problem = unstorable(body.model_dump())
         if problem is not None:
             raise InvalidArgumentError(problem)

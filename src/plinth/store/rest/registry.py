@@ -52,6 +52,7 @@ from plinth.schemas.registry import (
 from plinth.schemas.tracking import TagValue
 from plinth.store.base import RegistryStore
 from plinth.store.rest.client import RestClient, RetryPolicy, build, path_segment
+from plinth.tracking.search_filter import search_arguments
 
 _V1 = "/api/v1"
 
@@ -60,7 +61,7 @@ _V1 = "/api/v1"
 # one or one with a slash would reach another route. No such name or id can exist (the store
 # refuses to create them), so they fail here as a lookup of them fails embedded.
 def _segment(value: str, missing: str) -> str:
-    if not value or "/" in value:
+    if isinstance(value, str) and (not value or "/" in value):
         raise NotFoundError(missing)
     return path_segment(value)
 
@@ -129,7 +130,7 @@ class RestRegistryStore(RegistryStore):
             RegisteredModelSearch,
             filter=filter_string,
             max_results=max_results,
-            order_by=list(order_by),
+            order_by=list(search_arguments(None, order_by)[1]),
             page_token=page_token,
         )
         page = self._api.call("GET", f"{_V1}/models", params=query)
@@ -188,7 +189,7 @@ class RestRegistryStore(RegistryStore):
             ModelVersionSearch,
             filter=filter_string,
             max_results=max_results,
-            order_by=list(order_by),
+            order_by=list(search_arguments(None, order_by)[1]),
             page_token=page_token,
         )
         page = self._api.call("GET", f"{_V1}/model-versions", params=query)

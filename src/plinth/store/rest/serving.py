@@ -33,7 +33,7 @@ _V1 = "/api/v1"
 
 
 def _endpoint(name: str) -> str:
-    if not name or "/" in name:
+    if isinstance(name, str) and (not name or "/" in name):
         raise NotFoundError(f"Endpoint {name!r} does not exist.")
     return f"{_V1}/endpoints/{path_segment(name)}"
 

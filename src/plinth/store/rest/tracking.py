@@ -39,6 +39,7 @@ from plinth.schemas.tracking import (
 )
 from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
 from plinth.store.rest.client import RestClient, RetryPolicy, build, path_segment
+from plinth.tracking.search_filter import search_arguments
 
 _V1 = "/api/v1"
 
@@ -90,7 +91,7 @@ class RestTrackingStore(TrackingStore):
             view_type=ViewType.of(view_type),
             max_results=max_results,
             filter=filter_string,
-            order_by=list(order_by),
+            order_by=list(search_arguments(None, order_by)[1]),
             page_token=page_token,
         )
         return decode(Page[Experiment], self._api.call("GET", f"{_V1}/experiments", params=query))
@@ -194,7 +195,7 @@ class RestTrackingStore(TrackingStore):
             filter=filter_string,
             view_type=ViewType.of(view_type),
             max_results=max_results,
-            order_by=list(order_by),
+            order_by=list(search_arguments(None, order_by)[1]),
             page_token=page_token,
         )
         return decode(Page[Run], self._api.call("GET", f"{_V1}/runs", params=query))

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,7 @@ from plinth.entities import (
     now_ms,
 )
 from plinth.entities import validation as v
+from plinth.entities.model_uris import PROXIED_ARTIFACTS_SCHEME
 from plinth.entities.run_names import generate_run_name
 from plinth.errors import (
     AlreadyExistsError,
@@ -74,6 +75,7 @@ from plinth.store.sql.search import (
     experiment_search_statement,
 )
 from plinth.store.sql.session import SqlStoreBase, insert_rows
+from plinth.tracking.search_filter import search_arguments
 
 RUN_NAME_TAG = "mlflow.runName"
 # Bulk inserts go through the Core tables: the ORM's bulk path does per-row work that cost
@@ -158,7 +160,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         v.validate_experiment_name(name)
         if artifact_location:
             v.validate_text("artifact_location", artifact_location, 1000)
-            _check_proxied_location(artifact_location)
+            artifact_location = _proxied_location(artifact_location)
         # A repeated key keeps its last value, as create_run and set_tag do.
         checked_tags = {t.key: t.value for t in map(_checked_tag, tags)}
         now = now_ms()
@@ -208,6 +210,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         page_token: str | None = None,
     ) -> Page[Experiment]:
         _check_max_results(max_results)
+        filter_string, order_by = search_arguments(filter_string, order_by)
         offset = decode_page_token(page_token)
         stmt = experiment_search_statement(
             view_type=view_type,
@@ -450,7 +453,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         v.validate_batch_size(len(metrics), len(params), len(tags))
         metric_rows = _checked_metric_rows(run_id, metrics)
         model_rows = _model_metric_rows(metrics, metric_rows)
-        param_values = _checked_params(params)
+        param_values = v.validate_params(params)
         tag_values = {t.key: t.value for t in (_checked_tag(t) for t in tags)}
         if RUN_NAME_TAG in tag_values:
             _checked_run_name(tag_values[RUN_NAME_TAG])
@@ -628,6 +631,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         page_token: str | None = None,
     ) -> Page[Run]:
         _check_max_results(max_results)
+        filter_string, order_by = search_arguments(filter_string, order_by)
+        view_type = ViewType.of(view_type)
         offset = decode_page_token(page_token)
         ids = [v.validate_experiment_id(e) for e in experiment_ids]
         with self._read_connection() as connection:
@@ -875,19 +880,6 @@ def _checked_run_name(name: str) -> str:
     return v.validate_text("run_name", name, KEY_LENGTH)
 
 
-def _checked_params(params: Sequence[Param]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for p in params:
-        key = v.validate_key("Param", p.key)
-        value = v.validate_param_value(key, p.value)
-        if values.get(key, value) != value:
-            raise InvalidArgumentError(
-                f"Param '{key}' appears twice in one batch with different values."
-            )
-        values[key] = value
-    return values
-
-
 def _checked_metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[dict[str, object]]:
     """Validated rows for the metrics table. A batch repeats few keys, so each key is checked
     once; the usual int timestamps and steps skip the validators, which only build the
@@ -896,14 +888,14 @@ def _checked_metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[dict[st
     rows: list[dict[str, object]] = []
     for m in metrics:
         key, timestamp, step = m.key, m.timestamp, m.step
-        if key not in checked_keys:
+        if type(key) is not str or key not in checked_keys:
             checked_keys.add(v.validate_key("Metric", key))
         value = v.validate_metric_value(key, m.value)
         is_nan = value != value  # NaN is the one float unequal to itself
         if type(timestamp) is not int or not 0 <= timestamp <= v.MAX_TIMESTAMP_MS:
             timestamp = v.validate_timestamp(f"Metric '{key}' timestamp", timestamp)
         if type(step) is not int or not -(2**63) < step < 2**63:
-            step = v.validate_step(key, step)
+            step = v.validate_step(f"Metric '{key}' step", step)
         rows.append(
             {
                 "run_id": run_id,
@@ -1080,23 +1072,26 @@ def _require_active_run(row: RunRow | _RunState) -> None:
         )
 
 
-def _check_proxied_location(location: str) -> None:
-    """An ``mlflow-artifacts:/path`` location names a folder inside this server's artifact
-    store: refused if it would leave it, or names another server (``//host``), which Plinth
-    does not proxy. Other locations (``s3://``, paths) are the caller's storage."""
-    if not location.startswith(ARTIFACTS_SCHEME):
-        return
-    rest = location[len(ARTIFACTS_SCHEME) :]
-    if rest.startswith("//"):
+def _proxied_location(location: str) -> str:
+    """``location``, with an ``mlflow-artifacts:/path`` one (any case of the scheme) written
+    as this store reads it; refused if it would leave the artifact store, or names another
+    server (``//host``), which Plinth does not proxy. Other locations (``s3://``, paths)
+    are the caller's storage."""
+    parts = urlsplit(location)
+    if parts.scheme != PROXIED_ARTIFACTS_SCHEME:  # urlsplit lower-cases the scheme
+        return location
+    if parts.netloc:
         raise InvalidArgumentError(
             f"artifact_location {location!r} names another server; use "
             f"{ARTIFACTS_SCHEME}/<path> inside this one, or the storage URI itself (s3://...)."
         )
-    decoded, previous = rest, None
+    path = location[len(ARTIFACTS_SCHEME) :]
+    decoded, previous = path, None
     while decoded != previous:  # %2e%2e is '..' to whoever decodes it later
         previous, decoded = decoded, unquote(decoded)
     try:
         normalize_path(decoded.lstrip("/"), allow_root=False)
+        return f"{ARTIFACTS_SCHEME}/{normalize_path(path.lstrip('/'), allow_root=False)}"
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(
             f"artifact_location {location!r} must name a folder inside the artifact store ({exc})."
