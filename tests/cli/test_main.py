@@ -112,12 +112,17 @@ def test_stored_text_prints_as_written_in_every_listing(cli: Cli, client: Client
     run_id = client.create_run(experiment_id, run_name="[bold red]x[/]").info.run_id
     client.set_tag(run_id, "note", "\x1b[31mred\x1b[0m :smile:")
     client.add_comment(run_id, "[link=http://evil]click[/link]")
+    client.create_registered_model("m")
+    client.create_model_version(
+        "m", f"runs:/{run_id}/model", run_id=run_id, description="\x1b]0;pwned\x07\x1b[2J"
+    )
 
     outputs = [
         cli("experiments", "list"),
         cli("runs", "list", "--experiment", experiment_id),
         cli("runs", "show", run_id),
         cli("runs", "comments", run_id),
+        cli("models", "show", "m", "1"),
     ]
 
     for result in outputs:

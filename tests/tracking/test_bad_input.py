@@ -216,6 +216,8 @@ def test_a_bad_log_config_call_logs_nothing(tracking: Settings) -> None:
     with plinth.start_run(log_environment=False) as run:
         with pytest.raises(InvalidArgumentError, match="artifact_file"):
             plinth.log_config({"lr": 0.1}, artifact_file=5)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match="'\\.\\.'"):
+            plinth.log_config({"lr": 0.1}, artifact_file="../x.json")
         with pytest.raises(InvalidArgumentError, match="log_input: tags"):
             plinth.log_input(np.zeros((2, 2)), name="d", tags=["a"])  # type: ignore[arg-type]
 

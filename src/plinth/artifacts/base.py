@@ -19,12 +19,12 @@ from plinth.entities.validation import UNPAIRED_SURROGATE
 from plinth.errors import InvalidArgumentError, NotFoundError
 
 CHUNK_SIZE = 1 << 20
+"""Bytes per read or write when streaming, so no file is ever held whole in memory."""
 MAX_PATH_BYTES = 1024
 """The longest artifact path, in UTF-8 bytes: S3's longest key, and a depth (at most 512
 directories) that local stores create without trouble."""
 MAX_NAME_BYTES = 255
 """The longest component of an artifact path: NAME_MAX of Linux and macOS file systems."""
-"""Bytes per read or write when streaming, so no file is ever held whole in memory."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

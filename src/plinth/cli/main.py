@@ -35,7 +35,7 @@ from plinth.cli import (
     tokens,
     users,
 )
-from plinth.cli.output import stderr
+from plinth.cli.output import printable, stderr
 from plinth.config import Settings
 from plinth.errors import (
     AlreadyExistsError,
@@ -74,7 +74,8 @@ class PlinthGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except PlinthError as exc:
-            stderr().print(Text.assemble(("Error: ", "bold red"), exc.message), soft_wrap=True)
+            message = printable(exc.message)
+            stderr().print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True)
             raise typer.Exit(exit_code_for(exc)) from None
 
 

@@ -24,6 +24,7 @@ from plinth.cli.output import (
     make_table,
     print_json,
     print_table,
+    printable,
     stdout,
     success,
 )
@@ -282,7 +283,7 @@ def print_request(request: PromotionRequest) -> None:
     ):
         if who:
             note = f': "{text}"' if text else ""
-            console.print(Text(f"  {label} by {who}{note}"), soft_wrap=True)
+            console.print(Text(printable(f"  {label} by {who}{note}")), soft_wrap=True)
     if request.override:
         console.print(Text("  approved with --override despite failed checks", style="yellow"))
     if request.checks:

@@ -50,7 +50,7 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
-class _PrintableTable(Table):
+class PrintableTable(Table):
     """A table whose text cells are printed as written (see :func:`printable`)."""
 
     def add_row(self, *renderables: Any, **kwargs: Any) -> None:
@@ -83,7 +83,7 @@ def make_table(*columns: str, title: str | None = None, whole: Iterable[str] = (
     """A compact table (header rule, no cell borders) so wide listings fit terminals.
 
     Columns named in ``whole`` never wrap (ids people copy, timestamps)."""
-    table = _PrintableTable(
+    table = PrintableTable(
         title=title,
         title_justify="left",
         header_style="bold",

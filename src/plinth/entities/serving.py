@@ -17,6 +17,7 @@ from plinth.entities.registry import parse_version, validate_model_name
 from plinth.errors import ConflictError, InvalidArgumentError
 
 MAX_ENDPOINT_NAME_LENGTH = 63
+MAX_SLO_WINDOW_S = 366 * 24 * 3600
 _ENDPOINT_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
 _VARIANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 RESERVED_LABELS = ("primary", "canary", "shadow")
@@ -140,9 +141,12 @@ class Slo:
                 raise InvalidArgumentError(
                     f"{name} is a fraction between 0 and 1 (e.g. 0.01 for 1%), got {value}."
                 )
-        if self.window_s < 60:
+        if not 60 <= self.window_s <= MAX_SLO_WINDOW_S:
+            # Past a year the window reaches back before any record (and, far enough, before
+            # 1970, which no time query takes).
             raise InvalidArgumentError(
-                f"The SLO window must be >= 60 seconds, got {self.window_s}."
+                f"The SLO window must be between 60 seconds and {MAX_SLO_WINDOW_S} (a year), "
+                f"got {self.window_s}."
             )
         return self
 

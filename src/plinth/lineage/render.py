@@ -11,6 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from plinth.cli.output import PrintableTable, printable
 from plinth.entities.common import ms_to_datetime
 from plinth.lineage.model_lineage import CodeVersion, Lineage, RunSummary
 
@@ -42,16 +43,18 @@ def _block(heading: str, table: Table) -> list[RenderableType]:
 
 
 def _pairs(rows: list[tuple[str, object]]) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2))
+    table = PrintableTable(show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(key, Text(_fmt(value)))
+        table.add_row(key, printable(_fmt(value)))
     return table
 
 
 def _grid(*columns: str) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table = PrintableTable(
+        box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False
+    )
     for column in columns:
         table.add_column(column, overflow="fold")
     return table

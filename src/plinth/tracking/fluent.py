@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from plinth.artifacts import FileInfo
+from plinth.artifacts.base import normalize_path
 from plinth.client import Client, parse_run_status
 from plinth.config import Settings
 from plinth.entities import (
@@ -496,11 +497,13 @@ def log_config(
         raise InvalidArgumentError(
             f"log_config: config must be a file path or a dict, got {type(config).__name__}."
         )
-    if artifact_file is not None and not isinstance(artifact_file, str):
+    if artifact_file is not None:
         # Checked before the params are logged, so a bad call logs nothing.
-        raise InvalidArgumentError(
-            f"log_config: artifact_file must be a str, got {type(artifact_file).__name__}."
-        )
+        if not isinstance(artifact_file, str):
+            raise InvalidArgumentError(
+                f"log_config: artifact_file must be a str, got {type(artifact_file).__name__}."
+            )
+        artifact_file = normalize_path(artifact_file, allow_root=False)
     mapping = load_config(Path(config)) if isinstance(config, str | Path) else dict(config)
     flat = flatten_config(mapping)
     # Params first: if the store refuses them (a changed value, a bad key), the artifact

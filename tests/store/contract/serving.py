@@ -424,3 +424,8 @@ class ServingStoreContract:
         assert updated.slo.error_rate == 0.01 and updated.slo.p99_ms is None
         with pytest.raises(InvalidArgumentError, match="slo_error_rate"):
             stores.serving.set_slo("churn", Slo(error_rate=5))
+        # A window reaching back before 1970 made the endpoint's health unreadable.
+        for window_s in (59, 2**70):
+            with pytest.raises(InvalidArgumentError, match="window"):
+                stores.serving.set_slo("churn", Slo(p99_ms=10, window_s=window_s))
+        assert stores.serving.get_endpoint("churn").slo.error_rate == 0.01
