@@ -246,6 +246,30 @@ class ServingStoreContract:
         assert (archival.version, archival.target_stage) == ("1", Stage.ARCHIVED)
         assert archival.decided_by == CANARY_CONTROLLER
 
+    @pytest.mark.parametrize("by", ["guardrails", "user"])
+    def test_a_rolled_back_canary_undoes_the_production_approval_it_was_given(
+        self, stores: Stores, admin_registry: RegistryStore, by: str
+    ) -> None:
+        # Approved while it ran, as the held canary asks, with the default of archiving the
+        # other Production versions: the baseline it still served was archived.
+        self.start(stores, steps=(50, 100))
+        request = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        admin_registry.approve_promotion(request.request_id)
+        assert admin_registry.get_model_version("churn", "1").current_stage is Stage.ARCHIVED
+
+        if by == "guardrails":  # as the server's controller judges: under its own name
+            stores.serving.record_route_stats([stats("2", requests=20, errors=5)])
+            controller = stores.serving.with_actor(CANARY_CONTROLLER)
+            assert controller.advance_canary("churn").action is CanaryAction.ROLLBACK
+        else:
+            stores.serving.rollback("churn", reason="not today")
+
+        # The registry follows what the endpoint serves again.
+        assert stores.serving.get_endpoint("churn").routes == (route("1"),)
+        assert admin_registry.get_model_version("churn", "1").current_stage is Stage.PRODUCTION
+        assert admin_registry.get_model_version("churn", "2").current_stage is Stage.ARCHIVED
+        stores.serving.set_routes("churn", [route("1")], reason="still allowed")
+
     def test_a_pending_production_request_is_named_while_the_canary_waits(
         self, stores: Stores, admin_registry: RegistryStore
     ) -> None:

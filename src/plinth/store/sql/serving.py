@@ -337,7 +337,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
 
     def _abort_canary(self, current: Endpoint, plan: CanaryPlan, reason: str) -> Endpoint:
         routes = (plan.baseline.with_weight(100), *current.shadows)
-        return self._apply(
+        restored = self._apply(
             current,
             routes,
             revision=current.revision,
@@ -345,6 +345,8 @@ class SqlServingStore(RegistryLinks, ServingStore):
             reason=reason,
             keep_previous=True,
         )
+        self._undo_canary_approval(current.name, plan, reason)
+        return restored
 
     def _complete_canary(self, current: Endpoint, plan: CanaryPlan, reason: str) -> Endpoint:
         """Claim the completion (compare-and-set: of two deciders, one goes on), archive the

@@ -71,12 +71,30 @@ class RegistryLinks(ServingRecords):
 
     def _undo_canary_promotion(self, current: Endpoint, reason: str | None) -> None:
         """Rolling back a completed canary restores the version it replaced, which the
-        completion archived: it goes back to Production through a request in the name of
-        the user rolling back, approved by the controller (the version held Production
-        until the canary replaced it), and the canary's version is archived."""
-        registry = self._registry()
-        why = reason or "rollback"
-        for route in current.previous_routes:
+        completion archived, and archives the canary's version."""
+        replaced = [r for r in current.live_routes if r not in current.previous_routes]
+        why = f"Rollback of endpoint {current.name!r}'s completed canary ({reason or 'rollback'})."
+        self._registry_follows_rollback(current.previous_routes, replaced, why, self.actor)
+
+    def _undo_canary_approval(self, endpoint: str, plan: CanaryPlan, reason: str) -> None:
+        """A canary rolled back before completing, whose version was approved for
+        Production while it ran (its approval archived the baseline, by default): the
+        registry goes back to what the endpoint serves again."""
+        why = f"Rollback of the canary of {plan.route.model_version} on {endpoint!r} ({reason})."
+        # The controller rolls back in the name of who started the canary: it approves the
+        # registry's moves, and no one approves their own request.
+        by = plan.started_by if self.actor == CANARY_CONTROLLER else self.actor
+        self._registry_follows_rollback([plan.baseline.with_weight(100)], [plan.route], why, by)
+
+    def _registry_follows_rollback(
+        self, restored: Sequence[Route], dropped: Sequence[Route], why: str, requested_by: str
+    ) -> None:
+        """After a rollback, ``restored`` live routes' versions that lost Production get it
+        back, and ``dropped`` routes' versions in Production leave it: through requests in
+        the name of ``requested_by``, approved by the controller (the registry follows what
+        the endpoint serves; no version gains traffic it did not have)."""
+        registry = self.registry.with_actor(requested_by)
+        for route in restored:
             version = registry.get_model_version(route.model_name, route.version)
             if not route.is_live or is_live_approved(version, registry.protected_aliases):
                 continue
@@ -85,22 +103,17 @@ class RegistryLinks(ServingRecords):
                 route.version,
                 stage=Stage.PRODUCTION,
                 archive_existing_versions=False,
-                comment=f"Rollback of endpoint {current.name!r}'s completed canary ({why}).",
+                comment=why,
             )
             registry.with_actor(CANARY_CONTROLLER).approve_promotion(
-                request.request_id,
-                comment=f"Restores the version the canary on {current.name!r} replaced.",
+                request.request_id, comment=f"Restores the version the endpoint serves. {why}"
             )
-        for route in current.live_routes:
-            if route not in current.previous_routes:
-                stage = registry.get_model_version(route.model_name, route.version).current_stage
-                if stage is Stage.PRODUCTION:
-                    self._archive_replaced(
-                        route.model_name,
-                        route.version,
-                        requested_by=self.actor,
-                        why=f"Rollback of endpoint {current.name!r}'s completed canary ({why}).",
-                    )
+        for route in dropped:
+            stage = registry.get_model_version(route.model_name, route.version).current_stage
+            if stage is Stage.PRODUCTION:
+                self._archive_replaced(
+                    route.model_name, route.version, requested_by=requested_by, why=why
+                )
 
     def _record_models(
         self, endpoint: str, before: Sequence[Route], after: Sequence[Route], reason: str | None
