@@ -290,7 +290,7 @@ class Client:
     def log_artifact(
         self, run_id: str, local_path: str | Path, artifact_path: str | None = None
     ) -> StoredFile:
-        local = Path(local_path)
+        local = _local_path("log_artifact", local_path)
         if not local.is_file():
             raise InvalidArgumentError(f"log_artifact: {local} is not a file.")
         store, base = self._run_artifacts(run_id)
@@ -299,7 +299,7 @@ class Client:
     def log_artifacts(
         self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
     ) -> list[StoredFile]:
-        local = Path(local_dir)
+        local = _local_path("log_artifacts", local_dir)
         if not local.is_dir():
             raise InvalidArgumentError(f"log_artifacts: {local} is not a directory.")
         store, base = self._run_artifacts(run_id)
@@ -683,7 +683,19 @@ def _join(*parts: str | None) -> str:
 
 
 def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
+    if tags is not None and not isinstance(tags, Mapping):
+        raise InvalidArgumentError(
+            f"tags must be a dict of names to values, got {type(tags).__name__}."
+        )
     return [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
+
+
+def _local_path(method: str, path: object) -> Path:
+    if not isinstance(path, str | os.PathLike) or "\0" in os.fspath(path):
+        raise InvalidArgumentError(
+            f"{method}: the local path must be a str or Path, got {path!r:.60}."
+        )
+    return Path(path)
 
 
 def _param_value(value: Any) -> str:

@@ -280,3 +280,24 @@ def test_a_step_error_names_the_call(tracking: Settings) -> None:
         pytest.raises(InvalidArgumentError, match="log_metric step must be an integer"),
     ):
         plinth.log_metric("k", 1.0, step="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c: c.search_runs(5), id="search-ids"),
+        pytest.param(lambda c: c.search_runs("0"), id="search-one-id-str"),
+        pytest.param(lambda c: c.log_artifact(c.create_run("0").info.run_id, None), id="artifact"),
+        pytest.param(lambda c: c.log_artifacts(c.create_run("0").info.run_id, 5), id="artifacts"),
+        pytest.param(lambda c: c.create_experiment("e", tags=["a"]), id="experiment-tags"),
+        pytest.param(lambda c: c.create_run("0", tags=["a"]), id="run-tags"),
+        pytest.param(lambda c: plinth.set_experiment(b"x"), id="bytes-experiment"),
+    ],
+)
+def test_more_wrong_types_are_invalid_arguments(
+    tracking: Settings, call: Callable[[Any], object]
+) -> None:
+    client = plinth.get_client()
+    with pytest.raises(InvalidArgumentError):
+        call(client)
+    assert client.get_experiment_by_name("x") is None

@@ -10,7 +10,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from plinth.errors import InvalidArgumentError, PayloadTooLargeError
@@ -197,6 +197,15 @@ def validate_experiment_id(experiment_id: object) -> int:
     if value < 0 or value >= 2**31:
         raise InvalidArgumentError(f"Invalid experiment ID {experiment_id!r}: out of range.")
     return value
+
+
+def validate_id_list(field: str, ids: object, limit: int) -> list[Any]:
+    """A list of ids (not one id, not a str read letter by letter), at most ``limit``."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Sequence):
+        raise InvalidArgumentError(f"{field} must be a list of ids such as ['1'], got {ids!r:.40}.")
+    if len(ids) > limit:
+        raise InvalidArgumentError(f"{field}: {len(ids)} ids; pass at most {limit} at once.")
+    return list(ids)
 
 
 def validate_experiment_name(name: object) -> str:

@@ -37,7 +37,12 @@ from plinth.entities import (
     ViewType,
     now_ms,
 )
-from plinth.entities.validation import validate_key, validate_step, validate_timestamp
+from plinth.entities.validation import (
+    validate_experiment_name,
+    validate_key,
+    validate_step,
+    validate_timestamp,
+)
 from plinth.errors import AlreadyExistsError, InvalidArgumentError, PlinthError
 from plinth.tracking.config_flatten import flatten_config, load_config
 from plinth.tracking.environment import (
@@ -184,6 +189,7 @@ def set_experiment(
     if experiment_id is not None:
         experiment = client.get_experiment(experiment_id)
     elif experiment_name:
+        validate_experiment_name(experiment_name)  # a str: bytes would be read as text
         found = client.get_experiment_by_name(experiment_name)
         if found is None:
             # Another process may create it between the lookup and ours: use theirs.

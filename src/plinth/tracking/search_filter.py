@@ -40,7 +40,8 @@ MAX_FILTER_CLAUSES = 100
 MAX_ORDER_BY_KEYS = 20
 """The most fields one ``order_by`` may name."""
 MAX_IN_VALUES = 10_000
-"""The most values one ``IN`` list may hold."""
+"""The most values a filter's ``IN`` lists may hold together (and a search's experiment
+ids): PostgreSQL binds at most 65,535 values in one statement."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +216,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.in_values = 0  # across the filter's IN lists
 
     def peek(self) -> _Token:
         return self.tokens[self.pos]
@@ -290,11 +292,12 @@ class _Parser:
         items: list[_Token] = []
         while not self.accept(")"):
             items.append(self.scalar())
-            if len(items) > MAX_IN_VALUES:
+            self.in_values += 1
+            if self.in_values > MAX_IN_VALUES:
                 # PostgreSQL binds at most 65,535 values in one statement.
                 raise InvalidArgumentError(
-                    f"Invalid filter: an IN list holds more than {MAX_IN_VALUES} values; "
-                    "search in several requests"
+                    f"Invalid filter: its IN lists hold more than {MAX_IN_VALUES} values "
+                    "together; search in several requests"
                 )
             if not self.accept(",") and not self.at(")"):
                 raise self.fail("',' or ')' in the value list")

@@ -293,6 +293,23 @@ def test_forged_page_token_is_400(http: httpx.Client, forged: str) -> None:
         ),
         pytest.param(
             "runs/search",
+            {
+                "experiment_ids": ["0"],
+                "filter": " and ".join(
+                    f"params.p{i} IN ({', '.join(['1'] * 2_000)})" for i in range(7)
+                ),
+            },
+            "10000 values",
+            id="in-lists-together",
+        ),
+        pytest.param(
+            "runs/search",
+            {"experiment_ids": [str(i) for i in range(10_001)]},
+            "at most 10000",
+            id="experiment-ids",
+        ),
+        pytest.param(
+            "runs/search",
             {"experiment_ids": ["0"], "order_by": [f"params.p{i}" for i in range(65)]},
             "at most 20",
             id="order-by",

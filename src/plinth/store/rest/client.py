@@ -157,6 +157,8 @@ class RestClient:
             )
         except UnicodeEncodeError:  # a name in the path or query no URL can carry
             raise InvalidArgumentError(f"Invalid request: {UNPAIRED_SURROGATE}.") from None
+        except httpx.InvalidURL as exc:  # e.g. a query string past what a URL holds
+            raise InvalidArgumentError(f"Invalid request: {exc}; send shorter values.") from None
         for attempt in range(self.retry.attempts):
             is_last = attempt == self.retry.attempts - 1
             try:

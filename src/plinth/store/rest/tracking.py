@@ -21,7 +21,7 @@ from plinth.entities import (
     RunTag,
     ViewType,
 )
-from plinth.entities.validation import validate_experiment_id, validate_run_id
+from plinth.entities.validation import validate_experiment_id, validate_id_list, validate_run_id
 from plinth.schemas.common import decode
 from plinth.schemas.tracking import (
     CommentCreate,
@@ -39,7 +39,7 @@ from plinth.schemas.tracking import (
 )
 from plinth.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
 from plinth.store.rest.client import RestClient, RetryPolicy, build, path_segment
-from plinth.tracking.search_filter import search_arguments
+from plinth.tracking.search_filter import MAX_IN_VALUES, search_arguments
 
 _V1 = "/api/v1"
 
@@ -191,7 +191,7 @@ class RestTrackingStore(TrackingStore):
     ) -> Page[Run]:
         query = build(
             RunSearch,
-            experiment_id=list(experiment_ids),
+            experiment_id=validate_id_list("experiment_ids", experiment_ids, MAX_IN_VALUES),
             filter=filter_string,
             view_type=ViewType.of(view_type),
             max_results=max_results,

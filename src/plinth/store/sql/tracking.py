@@ -75,7 +75,7 @@ from plinth.store.sql.search import (
     experiment_search_statement,
 )
 from plinth.store.sql.session import SqlStoreBase, insert_rows
-from plinth.tracking.search_filter import search_arguments
+from plinth.tracking.search_filter import MAX_IN_VALUES, search_arguments
 
 RUN_NAME_TAG = "mlflow.runName"
 # Bulk inserts go through the Core tables: the ORM's bulk path does per-row work that cost
@@ -634,7 +634,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         filter_string, order_by = search_arguments(filter_string, order_by)
         view_type = ViewType.of(view_type)
         offset = decode_page_token(page_token)
-        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        listed = v.validate_id_list("experiment_ids", experiment_ids, MAX_IN_VALUES)
+        ids = [v.validate_experiment_id(e) for e in listed]
         with self._read_connection() as connection:
             driver = None
             if self.dialect == "sqlite":  # PostgreSQL's planner makes this choice itself
