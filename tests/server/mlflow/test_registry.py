@@ -187,6 +187,17 @@ def test_create_model_version_of_a_registered_model_that_does_not_exist_is_404(
     assert client.search_registered_models(f"name = '{name}'") == []
 
 
+def test_a_runs_source_leaving_its_run_is_400(client: MlflowClient, name: str, run_id: str) -> None:
+    # Its lineage would name one run and its files another's.
+    client.create_registered_model(name)
+
+    with pytest.raises(MlflowException) as err:
+        client.create_model_version(name, f"runs:/{run_id}/../other/artifacts/model")
+
+    assert _error_code(err) == "INVALID_PARAMETER_VALUE"
+    assert "'..'" in str(err.value)
+
+
 def test_create_model_version_from_another_version_pins_it(
     client: MlflowClient, name: str, run_id: str
 ) -> None:

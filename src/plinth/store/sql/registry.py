@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from plinth.artifacts.base import normalize_path
 from plinth.entities import Page, RunTag, now_ms
 from plinth.entities import validation as v
 from plinth.entities.registry import (
@@ -457,6 +459,14 @@ def _check_version_args(
         _checked_text(field, text)
     if run_id is not None:
         v.validate_run_id(run_id)
+    parts = urlsplit(source)
+    if parts.scheme == "runs":
+        # The path stays inside the run: "runs:/A/../B/artifacts/model" would name run B's
+        # files while the version's lineage says run A.
+        try:
+            normalize_path(parts.path.strip("/").partition("/")[2])
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"Model version source {source!r}: {exc}") from None
 
 
 def _checked_text(field: str, value: str | None) -> None:
