@@ -301,3 +301,20 @@ def test_more_wrong_types_are_invalid_arguments(
     with pytest.raises(InvalidArgumentError):
         call(client)
     assert client.get_experiment_by_name("x") is None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c: c.get_registered_model(123), id="model"),
+        pytest.param(lambda c: c.get_model_version(["m"], "1"), id="version"),
+        pytest.param(lambda c: c.get_model_version_by_alias("m", 5), id="alias"),
+    ],
+)
+def test_registry_lookups_of_the_wrong_type_are_invalid_arguments(
+    tracking: Settings, call: Callable[[Any], object]
+) -> None:
+    client = plinth.get_client()
+    client.create_registered_model("m")
+    with pytest.raises(InvalidArgumentError):
+        call(client)

@@ -365,6 +365,8 @@ class SqlRegistryStore(PromotionsMixin, LoggedModelsMixin, RegistryStore):
             self._audit(s, "delete_alias", "registered_model", name, details)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        if not isinstance(alias, str):
+            raise InvalidArgumentError(f"alias must be a str, got {type(alias).__name__}.")
         with self._read() as s:
             self._model_row(s, name)
             if alias.lower() == LATEST_ALIAS:

@@ -20,7 +20,7 @@ from plinth.entities.registry import (
     Stage,
     is_protected_alias,
 )
-from plinth.errors import NotFoundError
+from plinth.errors import InvalidArgumentError, NotFoundError
 from plinth.registry.governance import deletion_denied, rename_denied
 from plinth.store.sql.models import (
     ModelEventRow,
@@ -64,6 +64,7 @@ class RegistryStoreBase(SqlStoreBase):
 
     # -- lookups ---------------------------------------------------------------------------
     def _model_row(self, s: Session, name: str, *, lock: bool = False) -> RegisteredModelRow:
+        _check_name_type(name)
         stmt = select(RegisteredModelRow).where(RegisteredModelRow.name == name)
         row = s.scalars(stmt.with_for_update() if lock else stmt).first()
         if row is None:
@@ -71,6 +72,7 @@ class RegistryStoreBase(SqlStoreBase):
         return row
 
     def _version_row(self, s: Session, name: str, version: int) -> ModelVersionRow:
+        _check_name_type(name)
         row = s.get(ModelVersionRow, (name, version))
         if row is None:
             raise NotFoundError(f"Model Version (name={name}, version={version}) not found")
@@ -250,3 +252,11 @@ class RegistryStoreBase(SqlStoreBase):
                 comment=reason,
                 details=details,
             )
+
+
+def _check_name_type(name: object) -> None:
+    """A looked-up model name is a str (a list would reach the driver, or a dict key)."""
+    if not isinstance(name, str):
+        raise InvalidArgumentError(
+            f"Registered model name must be a str, got {type(name).__name__} {name!r:.40}."
+        )
