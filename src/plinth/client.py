@@ -324,13 +324,20 @@ class Client:
             raise InvalidArgumentError(
                 f"log_dict: dictionary must be a mapping, got {type(dictionary).__name__}."
             )
-        plain = _plain(dictionary)
-        if file.endswith((".yaml", ".yml")):
-            import yaml
+        import yaml
 
-            text = yaml.safe_dump(plain, sort_keys=False)
-        else:
-            text = json.dumps(plain, indent=2, default=str)
+        try:
+            plain = _plain(dictionary)
+            if file.endswith((".yaml", ".yml")):
+                text = yaml.safe_dump(plain, sort_keys=False)
+            else:
+                text = json.dumps(plain, indent=2, default=str)
+        # Keys JSON cannot name (tuples), values YAML has no tag for, a dict inside itself.
+        except (TypeError, ValueError, RecursionError, yaml.YAMLError) as exc:
+            kind = "YAML" if file.endswith((".yaml", ".yml")) else "JSON"
+            raise InvalidArgumentError(
+                f"log_dict: the dictionary cannot be written as {kind}: {exc}"
+            ) from None
         return self.log_text(run_id, text, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:

@@ -318,3 +318,23 @@ def test_registry_lookups_of_the_wrong_type_are_invalid_arguments(
     client.create_registered_model("m")
     with pytest.raises(InvalidArgumentError):
         call(client)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c, r: c.log_dict(r, {(1, 2): "x"}, "d.json"), id="tuple-key"),
+        pytest.param(lambda c, r: c.log_dict(r, {"a": object()}, "d.yaml"), id="yaml-object"),
+        pytest.param(lambda c, r: c.log_inputs(r, ["x"]), id="inputs"),
+        pytest.param(lambda c, r: c.log_outputs(r, ["x"]), id="outputs"),
+        pytest.param(lambda c, r: c.log_param(r, np.int64(3), "v"), id="numpy-key"),
+    ],
+)
+def test_run_calls_with_unwritable_values_are_invalid_arguments(
+    tracking: Settings, call: Callable[[Any, str], object]
+) -> None:
+    client = plinth.get_client()
+    run_id = client.create_run("0").info.run_id
+    with pytest.raises(InvalidArgumentError):
+        call(client, run_id)
+    assert client.list_artifacts(run_id) == []

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from plinth import __version__
 from plinth.entities.validation import UNPAIRED_SURROGATE, unstorable
@@ -188,7 +189,12 @@ def build(model: type[M], **values: object) -> M:
 
 
 def _json_body(body: BaseModel) -> bytes:
-    data = body.model_dump(mode="json")
+    try:
+        data = body.model_dump(mode="json")
+    except PydanticSerializationError as exc:  # e.g. a NumPy integer where a name belongs
+        raise InvalidArgumentError(
+            f"Invalid request: a value cannot be sent as JSON ({exc})"
+        ) from None
     try:
         encoded = orjson.dumps(data)
     except orjson.JSONEncodeError:

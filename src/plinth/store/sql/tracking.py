@@ -663,6 +663,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         *,
         models: Sequence[LoggedModelInput] = (),
     ) -> None:
+        _check_items("datasets", datasets, DatasetInput)
+        _check_items("models", models, LoggedModelInput)
         with self._write() as s:
             row = self._run_row(s, run_id)
             _require_active_run(row)
@@ -694,6 +696,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             )
 
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        _check_items("models", models, LoggedModelOutput)
         links = [(m.model_id, _output_step(m)) for m in models]
         with self._write() as s:
             row = self._run_row(s, run_id)
@@ -1097,6 +1100,16 @@ def _proxied_location(location: str) -> str:
         raise InvalidArgumentError(
             f"artifact_location {location!r} must name a folder inside the artifact store ({exc})."
         ) from None
+
+
+def _check_items(field: str, items: object, kind: type) -> None:
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise InvalidArgumentError(f"{field} must be a list of {kind.__name__}.")
+    for index, item in enumerate(items):
+        if not isinstance(item, kind):
+            raise InvalidArgumentError(
+                f"{field}[{index}] must be a {kind.__name__}, got {type(item).__name__}."
+            )
 
 
 def _time_ordered_id() -> str:
