@@ -690,11 +690,7 @@ def _join(*parts: str | None) -> str:
 
 
 def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
-    if tags is not None and not isinstance(tags, Mapping):
-        raise InvalidArgumentError(
-            f"tags must be a dict of names to values, got {type(tags).__name__}."
-        )
-    return [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
+    return [RunTag(str(k), str(value)) for k, value in v.validate_mapping("tags", tags).items()]
 
 
 def _local_path(method: str, path: object) -> Path:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote
 
 from plinth.entities.validation import UNPAIRED_SURROGATE
 from plinth.errors import InvalidArgumentError, NotFoundError
@@ -242,6 +243,21 @@ def normalize_path(path: str, *, allow_root: bool = True) -> str:
             details={"path": path},
         )
     return normalized
+
+
+def normalize_url_path(path: str, *, allow_root: bool = False) -> str:
+    """``path`` from a URL, normalised as :func:`normalize_path` does, after checking its
+    fully decoded form too: a ``%2e%2e`` still in it is ``..`` to any layer that decodes
+    again (MLflow checks the same way).
+
+    Raises:
+        InvalidArgumentError: ``path``, or what it decodes to, is not a safe relative path.
+    """
+    decoded, previous = path, None
+    while decoded != previous:
+        previous, decoded = decoded, unquote(decoded)
+    normalize_path(decoded, allow_root=allow_root)
+    return normalize_path(path, allow_root=allow_root)
 
 
 def _check_path_size(path: str, normalized: str) -> None:

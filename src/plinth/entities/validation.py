@@ -10,7 +10,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from plinth.errors import InvalidArgumentError, PayloadTooLargeError
@@ -199,13 +199,34 @@ def validate_experiment_id(experiment_id: object) -> int:
     return value
 
 
-def validate_id_list(field: str, ids: object, limit: int) -> list[Any]:
-    """A list of ids (not one id, not a str read letter by letter), at most ``limit``."""
-    if isinstance(ids, str | bytes) or not isinstance(ids, Sequence):
-        raise InvalidArgumentError(f"{field} must be a list of ids such as ['1'], got {ids!r:.40}.")
-    if len(ids) > limit:
-        raise InvalidArgumentError(f"{field}: {len(ids)} ids; pass at most {limit} at once.")
-    return list(ids)
+def validate_mapping(field: str, value: object) -> Mapping[str, Any]:
+    """``value`` if it is a mapping (``None`` is an empty one) of names to values."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(
+            f"{field} must be a dict of names to values, got {type(value).__name__}."
+        )
+    return value
+
+
+def validate_list(
+    field: str, items: object, *, of: type | None = None, limit: int | None = None
+) -> list[Any]:
+    """A list (not one value, not a str read letter by letter), of ``of`` instances when
+    given, at most ``limit`` long."""
+    what = of.__name__ if of is not None else "ids such as ['1']"
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise InvalidArgumentError(f"{field} must be a list of {what}, got {items!r:.40}.")
+    if limit is not None and len(items) > limit:
+        raise InvalidArgumentError(f"{field}: {len(items)} items; pass at most {limit} at once.")
+    if of is not None:
+        for index, item in enumerate(items):
+            if not isinstance(item, of):
+                raise InvalidArgumentError(
+                    f"{field}[{index}] must be a {of.__name__}, got {type(item).__name__}."
+                )
+    return list(items)
 
 
 def validate_experiment_name(name: object) -> str:

@@ -40,6 +40,7 @@ from plinth.entities import (
 from plinth.entities.validation import (
     validate_experiment_name,
     validate_key,
+    validate_mapping,
     validate_step,
     validate_timestamp,
 )
@@ -277,7 +278,7 @@ def _run_tags(
         merged[PARENT_RUN_TAG] = stack[-1].run_id
     if description:
         merged["mlflow.note.content"] = description
-    merged.update(_mapping("start_run", "tags", tags))
+    merged.update(validate_mapping("start_run: tags", tags))
     return merged
 
 
@@ -371,7 +372,7 @@ def log_param(key: str, value: Any) -> Any:
 
 
 def log_params(params: Mapping[str, Any]) -> None:
-    items = _mapping("log_params", "params", params).items()
+    items = validate_mapping("log_params: params", params).items()
     get_client().log_batch(_run_id(), params=[Param(str(k), str(v)) for k, v in items])
 
 
@@ -404,7 +405,7 @@ def log_metrics(
     dataset: Dataset | None = None,
 ) -> None:
     """Log several metrics to the active run at once, each linked as ``log_metric`` links."""
-    metrics = _mapping("log_metrics", "metrics", metrics)
+    metrics = validate_mapping("log_metrics: metrics", metrics)
     if dataset is not None and not isinstance(dataset, Dataset):
         raise InvalidArgumentError(
             f"dataset must be a plinth.Dataset (as log_input returns), got "
@@ -461,19 +462,8 @@ def set_tag(key: str, value: Any) -> None:
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
-    items = _mapping("set_tags", "tags", tags).items()
+    items = validate_mapping("set_tags: tags", tags).items()
     get_client().log_batch(_run_id(), tags=[RunTag(str(k), str(v)) for k, v in items])
-
-
-def _mapping(function: str, field: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """``value`` if it is a mapping (``None`` is an empty one), else the caller's error."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError(
-            f"{function}: {field} must be a dict of names to values, got {type(value).__name__}."
-        )
-    return value
 
 
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:
@@ -544,7 +534,9 @@ def log_input(
         profile=description.profile or None,
     )
     input_tags = [RunTag("mlflow.data.context", context)]
-    input_tags += [RunTag(str(k), str(v)) for k, v in _mapping("log_input", "tags", tags).items()]
+    input_tags += [
+        RunTag(str(k), str(v)) for k, v in validate_mapping("log_input: tags", tags).items()
+    ]
     run_id = _run_id()
     get_client().log_inputs(run_id, [DatasetInput(dataset=dataset, tags=input_tags)])
     active = active_run()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import mimetypes
 import posixpath
 from collections.abc import Iterator
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from plinth.artifacts import ArtifactStore, FileInfo, StoredFile
-from plinth.artifacts.base import normalize_path
+from plinth.artifacts.base import normalize_url_path
 from plinth.entities import Role, model_uris
 from plinth.errors import InvalidArgumentError, NotSupportedError
 from plinth.server.body_pipe import piped_body
@@ -36,14 +36,14 @@ _runs = RpcRoutes("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 @_proxy.get("/artifacts", role=Role.VIEWER)
 def list_artifacts(fields: Fields, store: ArtifactStore) -> Response:
     # Entries are named relative to the listed directory, as MLflow's server names them.
-    entries = store.list(safe_path(fields.string("path"), allow_root=True))
+    entries = store.list(normalize_url_path(fields.string("path"), allow_root=True))
     files = [wire.file_info_json(e, posixpath.basename(e.path)) for e in entries]
     return reply({"files": files})
 
 
 @_proxy.get("/artifacts/{artifact_path:path}", role=Role.VIEWER)
 def download_artifact(artifact_path: str, store: ArtifactStore) -> StreamingResponse:
-    path = safe_path(artifact_path)
+    path = normalize_url_path(artifact_path)
     # iter_bytes opens the file now, so a missing file is a 404 before any header is sent.
     chunks = store.iter_bytes(path)
     # With its length known the body goes out unframed, and clients read it in large
@@ -59,7 +59,7 @@ async def upload_artifact(
     store: ArtifactStore,
     auth: AuthStore,
 ) -> Response:
-    path = safe_path(artifact_path)
+    path = normalize_url_path(artifact_path)
     # The store's API is blocking, so it runs in a worker thread fed by the event loop as
     # the body arrives; at most the pipe's bound is held in memory, never the whole body.
     async with piped_body(request) as body:
@@ -86,7 +86,7 @@ def delete_artifact(
     store: ArtifactStore,
     auth: AuthStore,
 ) -> Response:
-    path = safe_path(artifact_path)
+    path = normalize_url_path(artifact_path)
     store.delete(path)
     auth.record_audit_event("delete_artifact", "artifact", path)
     return reply()
@@ -99,24 +99,11 @@ def list_run_artifacts(
     store: ArtifactStore,
 ) -> Response:
     run = tracking.get_run(fields.run_id())
-    path = safe_path(fields.string("path"), allow_root=True)
+    path = normalize_url_path(fields.string("path"), allow_root=True)
     root = _proxied_root(run.info.artifact_uri, run.info.run_id)
     entries = store.list(posixpath.join(root, path) if path else root)
     files = [wire.file_info_json(e, _under(path, e)) for e in entries]
     return reply({"root_uri": run.info.artifact_uri, "files": files})
-
-
-def safe_path(path: str, *, allow_root: bool = False) -> str:
-    """``path`` normalised, or ``InvalidArgumentError`` if it could leave the store root.
-
-    Starlette has decoded the URL once; a ``%2e%2e`` still in it turns into ``..`` for any
-    layer that decodes again, so the fully decoded form is checked too, as MLflow does.
-    """
-    decoded, previous = path, None
-    while decoded != previous:
-        previous, decoded = decoded, unquote(decoded)
-    normalize_path(decoded, allow_root=allow_root)
-    return normalize_path(path, allow_root=allow_root)
 
 
 def _store_upload(
@@ -135,7 +122,7 @@ def _proxied_root(artifact_uri: str, run_id: str) -> str:
             f"Run {run_id} keeps its artifacts at {artifact_uri!r}, outside this server's "
             "artifact store; list them there directly."
         )
-    return safe_path(root, allow_root=True)
+    return normalize_url_path(root, allow_root=True)
 
 
 def _under(directory: str, entry: FileInfo) -> str:

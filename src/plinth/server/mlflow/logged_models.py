@@ -16,13 +16,14 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from plinth.artifacts import ArtifactStore
+from plinth.artifacts.base import normalize_url_path
 from plinth.entities import Role, RunTag, model_uris
 from plinth.entities.registry import DatasetFilter, LoggedModel, LoggedModelOrder
 from plinth.entities.run_names import generate_run_name
 from plinth.errors import InvalidArgumentError
 from plinth.server.mlflow import wire
 from plinth.server.mlflow import wire_registry as rwire
-from plinth.server.mlflow.artifacts import download_artifact, safe_path
+from plinth.server.mlflow.artifacts import download_artifact
 from plinth.server.mlflow.rpc import RpcRoutes
 from plinth.server.mlflow.wire import Fields, reply
 from plinth.store.base import RegistryStore
@@ -151,7 +152,7 @@ def list_logged_model_artifacts(
     artifacts: ArtifactStore,
 ) -> Response:
     model = store.get_logged_model(model_id)
-    path = safe_path(fields.string("artifact_directory_path"), allow_root=True)
+    path = normalize_url_path(fields.string("artifact_directory_path"), allow_root=True)
     root = _proxied_root(model)
     entries = artifacts.list(posixpath.join(root, path) if path else root)
     files = [
@@ -167,7 +168,7 @@ def download_logged_model_artifact(
     store: RegistryStore,
     artifacts: ArtifactStore,
 ) -> StreamingResponse:
-    path = safe_path(fields.string("artifact_file_path", required=True))
+    path = normalize_url_path(fields.string("artifact_file_path", required=True))
     root = _proxied_root(store.get_logged_model(model_id))
     return download_artifact(posixpath.join(root, path), artifacts)
 
@@ -209,7 +210,7 @@ def _proxied_root(model: LoggedModel) -> str:
             f"{model.artifact_location!r}, outside this server's artifact store; read them there "
             "directly."
         )
-    return safe_path(root, allow_root=True)
+    return normalize_url_path(root, allow_root=True)
 
 
 routes = (

@@ -21,7 +21,7 @@ from plinth.entities import (
     RunTag,
     ViewType,
 )
-from plinth.entities.validation import validate_experiment_id, validate_id_list, validate_run_id
+from plinth.entities.validation import validate_experiment_id, validate_list, validate_run_id
 from plinth.schemas.common import decode
 from plinth.schemas.tracking import (
     CommentCreate,
@@ -191,7 +191,7 @@ class RestTrackingStore(TrackingStore):
     ) -> Page[Run]:
         query = build(
             RunSearch,
-            experiment_id=validate_id_list("experiment_ids", experiment_ids, MAX_IN_VALUES),
+            experiment_id=validate_list("experiment_ids", experiment_ids, limit=MAX_IN_VALUES),
             filter=filter_string,
             view_type=ViewType.of(view_type),
             max_results=max_results,

@@ -10,13 +10,13 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from plinth.artifacts.base import normalize_path
+from plinth.artifacts.base import normalize_url_path
 from plinth.entities import (
     DEFAULT_EXPERIMENT_ID,
     Comment,
@@ -634,7 +634,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         filter_string, order_by = search_arguments(filter_string, order_by)
         view_type = ViewType.of(view_type)
         offset = decode_page_token(page_token)
-        listed = v.validate_id_list("experiment_ids", experiment_ids, MAX_IN_VALUES)
+        listed = v.validate_list("experiment_ids", experiment_ids, limit=MAX_IN_VALUES)
         ids = [v.validate_experiment_id(e) for e in listed]
         with self._read_connection() as connection:
             driver = None
@@ -663,8 +663,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         *,
         models: Sequence[LoggedModelInput] = (),
     ) -> None:
-        _check_items("datasets", datasets, DatasetInput)
-        _check_items("models", models, LoggedModelInput)
+        v.validate_list("datasets", datasets, of=DatasetInput)
+        v.validate_list("models", models, of=LoggedModelInput)
         with self._write() as s:
             row = self._run_row(s, run_id)
             _require_active_run(row)
@@ -696,7 +696,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             )
 
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
-        _check_items("models", models, LoggedModelOutput)
+        v.validate_list("models", models, of=LoggedModelOutput)
         links = [(m.model_id, _output_step(m)) for m in models]
         with self._write() as s:
             row = self._run_row(s, run_id)
@@ -1089,27 +1089,13 @@ def _proxied_location(location: str) -> str:
             f"artifact_location {location!r} names another server; use "
             f"{ARTIFACTS_SCHEME}/<path> inside this one, or the storage URI itself (s3://...)."
         )
-    path = location[len(ARTIFACTS_SCHEME) :]
-    decoded, previous = path, None
-    while decoded != previous:  # %2e%2e is '..' to whoever decodes it later
-        previous, decoded = decoded, unquote(decoded)
+    path = location[len(ARTIFACTS_SCHEME) :].lstrip("/")
     try:
-        normalize_path(decoded.lstrip("/"), allow_root=False)
-        return f"{ARTIFACTS_SCHEME}/{normalize_path(path.lstrip('/'), allow_root=False)}"
+        return f"{ARTIFACTS_SCHEME}/{normalize_url_path(path)}"
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(
             f"artifact_location {location!r} must name a folder inside the artifact store ({exc})."
         ) from None
-
-
-def _check_items(field: str, items: object, kind: type) -> None:
-    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
-        raise InvalidArgumentError(f"{field} must be a list of {kind.__name__}.")
-    for index, item in enumerate(items):
-        if not isinstance(item, kind):
-            raise InvalidArgumentError(
-                f"{field}[{index}] must be a {kind.__name__}, got {type(item).__name__}."
-            )
 
 
 def _time_ordered_id() -> str:
