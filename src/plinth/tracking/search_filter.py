@@ -208,13 +208,8 @@ class _Parser:
     """Recursive descent over the token list; every error names the token it stopped at."""
 
     def __init__(self, text: str | None) -> None:
-        if not isinstance(text, str):
-            raise InvalidArgumentError(
-                f'filter_string must be a str such as "metrics.auc > 0.8", got '
-                f"{type(text).__name__}."
-            )
-        self.text = text
-        self.tokens = _tokenize(text)
+        self.text = _filter_text(text)
+        self.tokens = _tokenize(self.text)
         self.pos = 0
         self.in_values = 0  # across the filter's IN lists
 
@@ -494,18 +489,25 @@ def search_arguments(
         InvalidArgumentError: The filter is not a str, order_by is one str rather than a list
             of them, or an item of it is not a str.
     """
-    if filter_string is not None and not isinstance(filter_string, str):
+    if filter_string is not None:
+        _filter_text(filter_string)
+    return filter_string, tuple(_order_item(c) for c in _order_items(order_by or ()))
+
+
+def _filter_text(text: object) -> str:
+    if not isinstance(text, str):
         raise InvalidArgumentError(
-            f'filter_string must be a str such as "metrics.auc > 0.8", got '
-            f"{type(filter_string).__name__}."
+            f'filter_string must be a str such as "metrics.auc > 0.8", got {type(text).__name__}.'
         )
-    order = tuple(_order_items(order_by or ()))
-    for item in order:
-        if not isinstance(item, str):
-            raise InvalidArgumentError(
-                f"order_by items must be str such as 'metrics.auc DESC', got {item!r}."
-            )
-    return filter_string, order
+    return text
+
+
+def _order_item(clause: object) -> str:
+    if not isinstance(clause, str):
+        raise InvalidArgumentError(
+            f"order_by items must be str such as 'metrics.auc DESC', got {clause!r}."
+        )
+    return clause
 
 
 def _order_items(order_by: Sequence[str]) -> Sequence[str]:
@@ -519,11 +521,7 @@ def _order_items(order_by: Sequence[str]) -> Sequence[str]:
 
 def _order_token(clause: str) -> tuple[_Token, bool]:
     """Split one ``order_by`` item into its identifier token and direction."""
-    if not isinstance(clause, str):
-        raise InvalidArgumentError(
-            f"order_by items must be str such as 'metrics.auc DESC', got {clause!r}."
-        )
-    tokens = _tokenize(clause)
+    tokens = _tokenize(_order_item(clause))
     kinds = [t.kind for t in tokens]
     if kinds not in (["ident", "end"], ["ident", "ident", "end"]):
         raise InvalidArgumentError(f"Invalid order_by clause '{clause}'. Could not be parsed.")

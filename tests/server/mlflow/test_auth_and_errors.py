@@ -16,6 +16,14 @@ from plinth import __version__
 RUN_ID = "0123456789abcdef0123456789abcdef"
 
 
+def assert_invalid(response: httpx.Response, *named: str) -> None:
+    """A 400 INVALID_PARAMETER_VALUE whose message names each of ``named``."""
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    for word in named:
+        assert word in response.json()["message"]
+
+
 def test_request_without_token_is_401_unauthenticated(server_url: str) -> None:
     response = httpx.post(f"{server_url}/api/2.0/mlflow/experiments/search", json={})
 
@@ -93,16 +101,13 @@ def test_invalid_json_body_is_400_invalid_parameter_value(http: httpx.Client) ->
         headers={"Content-Type": "application/json"},
     )
 
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert "not valid JSON" in response.json()["message"]
+    assert_invalid(response, "not valid JSON")
 
 
 def test_json_body_that_is_not_an_object_is_400(http: httpx.Client) -> None:
     response = http.post("/api/2.0/mlflow/runs/search", json=["1"])
 
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert_invalid(response)
 
 
 @pytest.mark.parametrize(
@@ -177,9 +182,7 @@ def test_wrong_or_missing_fields_are_400_naming_the_field(
 ) -> None:
     response = http.post(f"/api/2.0/mlflow/{path}", json=body)
 
-    assert response.status_code == 400, response.text
-    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert field in response.json()["message"]
+    assert_invalid(response, field)
 
 
 @pytest.mark.parametrize(
@@ -207,10 +210,7 @@ def test_text_with_an_unpaired_surrogate_escape_is_400_naming_the_field(
         f"/api/2.0/mlflow/{path}", content=body, headers={"Content-Type": "application/json"}
     )
 
-    assert response.status_code == 400, response.text
-    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert f"for {field}: " in response.json()["message"]
-    assert "unpaired" in response.json()["message"]
+    assert_invalid(response, f"for {field}: ", "unpaired")
 
 
 def test_a_double_encoded_body_is_checked_for_unpaired_surrogates_too(
@@ -323,9 +323,7 @@ def test_a_search_too_large_for_the_database_is_400_not_an_outage(
     # a join"): reported as the caller's error, not as 503, which MLflow's client retries.
     response = http.post(f"/api/2.0/mlflow/{path}", json=body)
 
-    assert response.status_code == 400, response.text
-    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert named in response.json()["message"]
+    assert_invalid(response, named)
 
 
 def test_filter_numbers_beyond_64_bits_compare_instead_of_failing(http: httpx.Client) -> None:
@@ -356,8 +354,7 @@ def test_wrong_query_parameter_type_is_400_naming_it(http: httpx.Client) -> None
 def test_malformed_experiment_id_is_400(http: httpx.Client) -> None:
     response = http.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "abc"})
 
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert_invalid(response)
 
 
 def test_run_uuid_is_accepted_in_place_of_run_id(
