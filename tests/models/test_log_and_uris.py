@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from tests.conftest import LiveServer
-from tests.models.conftest import fit, make_frame
+from tests.models.conftest import LinearScorer, fit, make_frame
 
 import plinth
 from plinth.client import Client
@@ -192,8 +192,10 @@ def test_a_failed_save_leaves_a_failed_logged_model(tracking: Settings, tmp_path
     client = plinth.get_client()
 
     with plinth.start_run(log_environment=False) as run:
-        with pytest.raises(InvalidArgumentError, match="input_example"):
-            log_model(fitted.model, input_example="not data")
+        # The example passes the argument checks but the model cannot predict it: the
+        # failure comes mid-save, after the logged model exists.
+        with pytest.raises(InvalidArgumentError, match="cannot predict its input_example"):
+            log_model(fitted.model, input_example=[{"unknown": 1.0}])
         experiment_id = run.info.experiment_id
 
     logged = client.stores.registry.search_logged_models([experiment_id]).items
@@ -219,6 +221,11 @@ def test_a_bad_name_is_refused_before_anything_is_created(tracking: Settings) ->
     [
         pytest.param({"step": 1.5}, "step", id="step"),
         pytest.param({"registered_model_name": "a:b"}, "registered model name", id="model-name"),
+        pytest.param({"signature": "tenure double"}, "signature must be", id="signature-str"),
+        pytest.param({"signature": {"inputs": "[{"}}, "not valid JSON", id="signature-dict"),
+        pytest.param({"input_example": "not data"}, "input_example must be", id="example"),
+        pytest.param({"artifacts": ["weights.json"]}, "artifacts must be a dict", id="artifacts"),
+        pytest.param({"artifacts": {"w": "x"}}, "artifacts= is for", id="artifacts-sklearn"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_created(
@@ -234,6 +241,48 @@ def test_bad_arguments_are_refused_before_anything_is_created(
         log_model(fitted.model, name="model")
 
     assert len(client.search_logged_models([run.info.experiment_id]).items) == 1
+
+
+@pytest.mark.parametrize(
+    ("artifacts", "named"),
+    [
+        pytest.param({"../w": "weights.json"}, "single path components", id="name"),
+        pytest.param({5: "weights.json"}, "single path components", id="name-type"),
+        pytest.param({"w": 5}, "must be a local path", id="source-type"),
+        pytest.param({"w": "missing.json"}, "not a local file", id="missing"),
+    ],
+)
+def test_bad_python_model_artifacts_are_refused_before_anything_is_created(
+    tracking: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    artifacts: dict[object, object],
+    named: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("weights.json").write_text('{"tenure": 0.1}')
+    client = plinth.get_client()
+    with plinth.start_run(log_environment=False) as run:
+        with pytest.raises(InvalidArgumentError, match=named):
+            log_model(LinearScorer(), artifacts=artifacts)  # type: ignore[arg-type]
+        log_model(LinearScorer(), artifacts={"weights": "weights.json"})
+
+    assert len(client.search_logged_models([run.info.experiment_id]).items) == 1
+
+
+def test_mlflows_own_signature_is_taken(tracking: Settings, tmp_path: Path) -> None:
+    from mlflow.models import infer_signature as mlflow_infer_signature
+
+    fitted = fit("sklearn", tmp_path)
+    with warnings.catch_warnings():  # MLflow's hint on integer columns (errors in tests)
+        warnings.simplefilter("ignore")
+        signature = mlflow_infer_signature(fitted.inputs, fitted.raw_predict(fitted.inputs))
+    with plinth.start_run(log_environment=False):
+        info = log_model(fitted.model, signature=signature)
+
+    assert info.signature is not None
+    assert info.signature.column_names == list(fitted.inputs.columns)
+    assert load_model(info.model_uri).metadata.signature == info.signature
 
 
 def test_a_runs_uri_leaving_its_run_is_refused_as_a_source(

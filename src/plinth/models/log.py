@@ -19,8 +19,7 @@ from plinth.entities import LifecycleStage, LoggedModelOutput, RunTag
 from plinth.entities.registry import LoggedModelStatus, ModelVersion, validate_model_name
 from plinth.entities.validation import validate_step
 from plinth.errors import AlreadyExistsError, ConflictError, InvalidArgumentError
-from plinth.models.flavors import flavor_for
-from plinth.models.package import ModelPackage, save_model
+from plinth.models.package import ModelPackage, check_save_arguments, save_model
 from plinth.models.signature import ModelSignature
 from plinth.models.uri import MODEL_URI_TAG
 from plinth.registry.uris import resolve_source
@@ -70,7 +69,8 @@ def log_model(
         model: Anything ``plinth.models.save_model`` takes (scikit-learn, XGBoost,
             LightGBM, ONNX, ``PythonModel``).
         name: Artifact path of the package inside the run.
-        signature: The signature; inferred from ``input_example`` when omitted.
+        signature: The signature; inferred from ``input_example`` when omitted; MLflow's
+            ``ModelSignature`` (from ``mlflow.models.infer_signature``) is taken too.
         input_example: A DataFrame, list of dicts or ndarray, stored with the package.
         artifacts: Extra files for a ``PythonModel`` (name -> local path).
         registered_model_name: Also register the package as the next version of this model.
@@ -97,7 +97,11 @@ def log_model(
     step = validate_step("log_model step", step)
     if registered_model_name is not None:
         validate_model_name(registered_model_name)
-    flavor_for(model)  # fail before anything is created for a model we cannot save
+    # Fail before anything is created for a model, signature, example or artifacts we
+    # cannot save: a failure past this point leaves a FAILED logged model behind.
+    checked = check_save_arguments(
+        model, signature=signature, input_example=input_example, artifacts=artifacts
+    )
     run_id = _run_id(run_id, explicit_client=client)
     client = client or fluent.get_client()
     run = client.get_run(run_id)
@@ -125,9 +129,9 @@ def log_model(
         name,
         logged.model_id,
         run_id=run_id,
-        signature=signature,
-        input_example=input_example,
-        artifacts=artifacts,
+        signature=checked.signature,
+        input_example=checked.example,
+        artifacts=checked.artifacts,
     )
     # The run's output, as MLflow 3's log_model records it (run.outputs.model_outputs); the
     # fluent API then records the active run's metrics of that step on the model too.

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from plinth.entities.validation import validate_mapping
 from plinth.errors import InvalidArgumentError
 from plinth.models.flavors import SavedFlavor, flavor_for
-from plinth.models.flavors.base import pinned, python_version
+from plinth.models.flavors.base import Flavor, no_artifacts, pinned, python_version
 from plinth.models.mlmodel import PYFUNC_FLAVOR, write_mlmodel
 from plinth.models.signature import ModelSignature, infer_signature, is_records
 
@@ -77,7 +78,8 @@ def save_model(
         model: A scikit-learn estimator or Pipeline, an XGBoost or LightGBM model (Booster
             or scikit-learn API), an ``onnx.ModelProto`` or a ``PythonModel``.
         path: The package directory; it must not exist or be empty.
-        signature: The model signature; inferred from ``input_example`` when omitted.
+        signature: The model signature; inferred from ``input_example`` when omitted; MLflow's
+            ``ModelSignature`` (from ``mlflow.models.infer_signature``) is taken too.
         input_example: A DataFrame, list of dicts or ndarray, stored with the package.
         artifacts: Name -> local file or directory, copied into a ``PythonModel``'s package
             and passed to its ``load_context`` as ``context.artifacts``.
@@ -91,14 +93,16 @@ def save_model(
         InvalidArgumentError: an unsupported model or input example, ``path`` is a non-empty
             directory, or ``artifacts`` given for a model that is not a ``PythonModel``.
     """
-    flavor = flavor_for(model)
-    example = _example_data(input_example)
+    checked = check_save_arguments(
+        model, signature=signature, input_example=input_example, artifacts=artifacts
+    )
+    flavor, signature, example = checked.flavor, checked.signature, checked.example
     target = _check_target(Path(path))
     # Written next to the target and renamed into place: a failed save leaves nothing.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would make the package private to its writer
     try:
-        saved = flavor.save(model, staging, {k: str(v) for k, v in (artifacts or {}).items()})
+        saved = flavor.save(model, staging, checked.artifacts)
         if signature is None and example is not None:
             signature = infer_signature(example, _example_output(saved, example))
         document = _document(flavor.name, saved, signature, run_id=run_id, model_id=model_id)
@@ -112,6 +116,62 @@ def save_model(
     return ModelPackage(
         path=target, flavor=flavor.name, signature=signature, model_uuid=str(document["model_uuid"])
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveArguments:
+    """``save_model``'s arguments, checked: the flavor, the signature as Plinth's own, the
+    input example as a DataFrame or ndarray and the artifacts as name -> local path."""
+
+    flavor: Flavor
+    signature: ModelSignature | None
+    example: pd.DataFrame | np.ndarray[Any, Any] | None
+    artifacts: dict[str, str]
+
+
+def check_save_arguments(
+    model: object,
+    *,
+    signature: object = None,
+    input_example: object = None,
+    artifacts: object = None,
+) -> SaveArguments:
+    """Check what ``save_model`` takes before a file is written (``log_model`` calls this
+    before it creates anything in the store, so a bad argument leaves nothing behind).
+
+    Raises:
+        InvalidArgumentError: an unsupported model, signature, input example or artifacts.
+    """
+    flavor = flavor_for(model)
+    return SaveArguments(
+        flavor=flavor,
+        signature=ModelSignature.of(signature),
+        example=_example_data(input_example),
+        artifacts=_artifact_sources(flavor, artifacts),
+    )
+
+
+def _artifact_sources(flavor: Flavor, artifacts: object) -> dict[str, str]:
+    sources = validate_mapping("artifacts", artifacts)
+    if sources and flavor.name != PYFUNC_FLAVOR:
+        no_artifacts(flavor.name, sources)
+    checked = {}
+    for name, source in sources.items():
+        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+            raise InvalidArgumentError(
+                f"Artifact name {name!r}: names are single path components such as 'weights'."
+            )
+        if not isinstance(source, str | os.PathLike):
+            raise InvalidArgumentError(
+                f"artifacts[{name!r}] must be a local path (str or Path), got "
+                f"{type(source).__name__}."
+            )
+        if not Path(source).expanduser().exists():
+            raise InvalidArgumentError(
+                f"artifacts[{name!r}]: {str(source)!r} is not a local file or directory."
+            )
+        checked[name] = str(source)
+    return checked
 
 
 def _check_target(path: Path) -> Path:

@@ -139,6 +139,26 @@ class ModelSignature:
         }
 
     @classmethod
+    def of(cls, value: object) -> ModelSignature | None:
+        """``value`` as a signature: Plinth's own, MLflow's ``ModelSignature`` (what
+        ``mlflow.models.infer_signature`` returns) or its ``MLmodel`` dict; ``None`` stays.
+
+        Raises:
+            InvalidArgumentError: anything else, or a schema Plinth cannot read.
+        """
+        if value is None or isinstance(value, cls):
+            return value
+        to_dict = getattr(value, "to_dict", None)
+        if callable(to_dict) and type(value).__module__.startswith("mlflow."):
+            value = to_dict()  # MLflow's own encoding, the one MLmodel files hold
+        if isinstance(value, Mapping):
+            return cls.from_mlmodel(value)
+        raise InvalidArgumentError(
+            "signature must be a plinth.models.ModelSignature (infer_signature makes one), an "
+            f"MLflow ModelSignature or its MLmodel dict, not {type(value).__name__}."
+        )
+
+    @classmethod
     def from_mlmodel(cls, section: Mapping[str, object]) -> ModelSignature:
         """Parse the ``signature`` section of an ``MLmodel`` file (Plinth's or MLflow's).
 

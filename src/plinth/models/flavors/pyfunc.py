@@ -136,12 +136,8 @@ def _bind_predict(model: Any, context: PythonModelContext) -> PredictFn:
 def _copy_artifacts(path: Path, artifacts: Mapping[str, str]) -> dict[str, object]:
     saved: dict[str, object] = {}
     for name, source in artifacts.items():
+        # save_model checked the names and that each source exists (check_save_arguments).
         local = Path(source).expanduser()
-        if not name or "/" in name or name.startswith(".") or not local.exists():
-            raise InvalidArgumentError(
-                f"Artifact {name!r}: names are single path components and sources local "
-                f"files or directories; {source!r} is not one."
-            )
         relative = f"{ARTIFACTS_DIR}/{name}/{local.name}"
         target = path / relative
         target.parent.mkdir(parents=True)
