@@ -1,7 +1,8 @@
 """The one table from error families to HTTP status, and the handlers that use it.
 
 Bodies are ``{"error_code": ..., "message": ..., "details"?: ...}``: MLflow's error JSON,
-which the official client turns back into ``MlflowException`` with the same code.
+which the official client turns back into ``MlflowException`` with the same code. Under
+``/v2`` they are the Open Inference Protocol's ``{"error": message}``.
 """
 
 from __future__ import annotations
@@ -90,12 +91,27 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_TO_CODE.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
-    response = error_response(code, str(exc.detail), exc.status_code)
+    if _is_oip(request):
+        response = oip_error_response(str(exc.detail), exc.status_code)
+    else:
+        response = error_response(code, str(exc.detail), exc.status_code)
     response.headers.update(exc.headers or {})  # e.g. a 405's Allow
     return response
+
+
+def _is_oip(request: Request) -> bool:
+    """An Open Inference Protocol path: its clients (KServe's, Triton's) read errors as
+    ``{"error": message}``, also on a path or method no route matches."""
+    path = request.url.path
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def oip_error_response(message: str, status: int) -> JSONResponse:
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"error": message}, status_code=status)
 
 
 async def _json_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -107,10 +123,10 @@ async def _json_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     error_id = uuid.uuid4().hex[:12]
     log.exception("Unhandled error %s on %s %s", error_id, request.method, request.url.path)
-    return error_response(
-        ErrorCode.INTERNAL_ERROR,
-        f"Internal server error (error id {error_id}); the server log has the details.",
-    )
+    message = f"Internal server error (error id {error_id}); the server log has the details."
+    if _is_oip(request):
+        return oip_error_response(message, 500)
+    return error_response(ErrorCode.INTERNAL_ERROR, message)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from plinth.client import Client
@@ -311,6 +312,7 @@ class DataPlane:
     ) -> Any:
         name = live.endpoint.name
         status, outputs, error = "ok", None, None
+        prepared: Any = None
         try:
             prepared = served.model.prepare(_signature_columns(served.model, data))
             if _holds_no_rows(prepared):
@@ -322,6 +324,18 @@ class DataPlane:
             status, error = "invalid", exc.message
             raise
         except Exception as exc:
+            missing = _missing_values(prepared)
+            if missing:
+                # The caller's input, not the model: the signature lets NaN through (as
+                # MLflow's does), but counting this against the version would let one bad
+                # client trip its guardrails and roll a healthy canary back.
+                status = "invalid"
+                error = (
+                    f"The model {route.model_version} cannot score missing values: {missing} "
+                    "hold NaN or null. Fill them, or serve a model that takes missing values "
+                    f"(the model raised {type(exc).__name__}: {exc})."
+                )
+                raise InvalidArgumentError(error) from exc
             status = "error"
             error_id = uuid.uuid4().hex[:12]
             error = f"{type(exc).__name__}: {exc} (error id {error_id})"
@@ -454,6 +468,23 @@ def _holds_no_rows(data: Any) -> bool:
         return bool(data) and all(_holds_no_rows(v) for v in data.values())
     shape: tuple[int, ...] = getattr(data, "shape", ())
     return bool(shape) and shape[0] == 0
+
+
+def _missing_values(data: Any) -> str | None:
+    """Which columns or tensors of a prepared input hold NaN or null, for an error message;
+    ``None`` if none do. Called only once the model has raised, never on the hot path."""
+    if isinstance(data, pd.DataFrame):
+        columns = [str(c) for c, has in data.isna().any().items() if has]
+        return f"column(s) {', '.join(map(repr, columns))}" if columns else None
+    if isinstance(data, dict):
+        tensors = [str(name) for name, value in data.items() if _missing_values(value)]
+        return f"input(s) {', '.join(map(repr, tensors))}" if tensors else None
+    if isinstance(data, pd.Series | np.ndarray):
+        try:
+            return "the input" if bool(pd.isna(data).any()) else None
+        except (TypeError, ValueError):  # an array pandas cannot read as values
+            return None
+    return None
 
 
 def _signature_columns(model: LoadedModel, data: Any) -> Any:
