@@ -170,6 +170,8 @@ class CanaryPlan:
         step_offset: The canary's stats of the step's first minute already counted when
             the step began (stats are per-minute running totals), subtracted when judging
             the step, so a step is judged on its own requests only.
+        started_at: Epoch ms when the canary started (a rejection of its version's
+            Production request after this rolls it back).
         completing: Set (compare-and-set) by whoever completes the canary, before the
             registry promotion, so of two deciders one goes on; a completion that stopped
             half way is resumed by the next judgement.
@@ -187,6 +189,7 @@ class CanaryPlan:
     started_by: str
     reason: str | None = None
     step_offset: dict[str, object] = field(default_factory=dict)
+    started_at: int = 0
     completing: bool = False
 
     @property
@@ -211,6 +214,7 @@ class CanaryPlan:
             "started_by": self.started_by,
             "reason": self.reason,
             "step_offset": self.step_offset,
+            "started_at": self.started_at,
             "completing": self.completing,
         }
 
@@ -232,6 +236,8 @@ class CanaryPlan:
             started_by=str(data["started_by"]),
             reason=None if data.get("reason") is None else str(data["reason"]),
             step_offset=_mapping(data.get("step_offset") or {}),
+            # Plans written before started_at existed: their current step's start.
+            started_at=int(str(data.get("started_at", data["step_started_at"]))),
             completing=bool(data.get("completing", False)),
         )
 

@@ -9,6 +9,9 @@
   rule, so a canary completes only once a human approver approved its version for
   Production (the controller judges the guardrails; it does not approve);
 - shadow scoring: any registered version (a shadow never answers a request).
+
+An approver rejecting a canary's version's Production request ends the canary: the
+controller rolls it back at its next judgement.
 """
 
 from __future__ import annotations
@@ -106,6 +109,31 @@ def full_traffic_denied(
     return head + (
         f"run `plinth models request-promotion {name} {number} --stage Production` and have "
         "an approver run `plinth models approve REQUEST_ID`; or roll the canary back."
+    )
+
+
+def production_rejected_since(
+    registry: RegistryStore, name: str, version: str, since_ms: int
+) -> str | None:
+    """Why a canary of ``name``/``version`` ends: the version's newest Production request
+    was rejected at or after ``since_ms``. None while none was, or a newer request (pending
+    or approved) followed the rejection."""
+    newest = next(
+        (
+            request
+            for request in registry.list_promotion_requests(name=name)
+            if request.version == version and request.target_stage is Stage.PRODUCTION
+        ),
+        None,
+    )
+    if newest is None or newest.status is not PromotionStatus.REJECTED:
+        return None
+    if newest.decided_at is None or newest.decided_at < since_ms:
+        return None
+    why = f": {newest.decision_comment}" if newest.decision_comment else ""
+    return (
+        f"{name}/{version}'s promotion to Production was rejected by {newest.decided_by} "
+        f"(request {newest.request_id}){why}"
     )
 
 

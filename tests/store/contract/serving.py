@@ -279,6 +279,34 @@ class ServingStoreContract:
         held = stores.serving.advance_canary("churn")
         assert held.action is CanaryAction.WAIT and request.request_id in held.reason
 
+    def test_a_rejected_production_request_rolls_the_canary_back(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        # Rejected before the canary started: the canary may still ask again.
+        earlier = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        admin_registry.reject_promotion(earlier.request_id, comment="not yet")
+        self.start(stores, steps=(5, 50, 100))
+        assert stores.serving.advance_canary("churn").action is CanaryAction.WAIT
+        # A request rejected and followed by a new one leaves the canary running.
+        request = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        admin_registry.reject_promotion(request.request_id, comment="AUC down on segment B")
+        again = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        assert stores.serving.advance_canary("churn").action is CanaryAction.WAIT
+        admin_registry.reject_promotion(again.request_id, comment="still down")
+
+        controller = stores.serving.with_actor(CANARY_CONTROLLER)
+        decision = controller.advance_canary("churn")
+
+        assert decision.action is CanaryAction.ROLLBACK
+        assert again.request_id in decision.reason and "still down" in decision.reason
+        endpoint = stores.serving.get_endpoint("churn")
+        assert endpoint.canary is None and endpoint.routes == (route("1"),)
+        rolled_back = stores.serving.list_endpoint_events("churn")[-1]
+        assert rolled_back.event_type == EndpointEventType.CANARY_ROLLED_BACK
+        assert "rejected" in str(rolled_back.comment)
+        assert admin_registry.get_model_version("churn", "1").current_stage is Stage.PRODUCTION
+        assert admin_registry.get_model_version("churn", "2").current_stage is Stage.STAGING
+
     def test_each_step_is_judged_on_its_own_requests(
         self, stores: Stores, admin_registry: RegistryStore
     ) -> None:

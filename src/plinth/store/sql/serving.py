@@ -196,6 +196,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
             steps=validate_steps(steps),
             step_index=0,
             step_started_at=started,
+            started_at=started,
             interval_s=validate_non_negative("interval", interval_s),
             max_error_rate=validate_fraction("max_error_rate", max_error_rate),
             max_p99_ms=validate_positive("max_p99_ms", max_p99_ms),
@@ -230,7 +231,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
             )
         offset = WindowStats.from_json(plan.step_offset)
         stats = self._canary_stats(name, plan.route.version, plan.step_started_at).minus(offset)
-        decision = self._held_for_approval(plan, decide_canary(plan, stats, now_ms=now))
+        decision = self._governed(plan, decide_canary(plan, stats, now_ms=now))
         if decision.action is CanaryAction.ADVANCE:
             assert decision.next_weight is not None
             step = replace(
@@ -250,15 +251,24 @@ class SqlServingStore(RegistryLinks, ServingStore):
                 keep_previous=True,
             )
         elif decision.action is CanaryAction.ROLLBACK:
-            self._abort_canary(current, plan, f"guardrail breached: {decision.reason}")
+            self._abort_canary(current, plan, decision.reason)
         elif decision.action is CanaryAction.COMPLETE:
             self._complete_canary(current, plan, decision.reason)
         return decision
 
-    def _held_for_approval(self, plan: CanaryPlan, decision: CanaryDecision) -> CanaryDecision:
-        """A step that would give the canary all traffic (its last step, or completing)
-        waits while its version is not approved for Production: the guardrails are
-        evidence for an approver, not an approval."""
+    def _governed(self, plan: CanaryPlan, decision: CanaryDecision) -> CanaryDecision:
+        """The guardrails' decision, overruled by the approvers': a rejection of the
+        version's Production request since the canary started rolls it back, and a step
+        that would give it all traffic (its last step, or completing) waits while its
+        version is not approved for Production. The guardrails are evidence for an
+        approver, not an approval."""
+        if decision.action is CanaryAction.ROLLBACK:
+            return replace(decision, reason=f"guardrail breached: {decision.reason}")
+        rejected = self._rejected_since(plan.route, plan.started_at)
+        if rejected is not None:
+            return replace(
+                decision, action=CanaryAction.ROLLBACK, reason=rejected, next_weight=None
+            )
         takes_all = decision.action is CanaryAction.COMPLETE or (
             decision.action is CanaryAction.ADVANCE and decision.next_weight == 100
         )

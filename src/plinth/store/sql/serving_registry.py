@@ -9,7 +9,12 @@ from plinth.entities.auth import CANARY_USER
 from plinth.entities.registry import Stage
 from plinth.entities.serving import CanaryPlan, Endpoint, Route
 from plinth.errors import PermissionDeniedError
-from plinth.serving.governance import check_routes, full_traffic_denied, is_live_approved
+from plinth.serving.governance import (
+    check_routes,
+    full_traffic_denied,
+    is_live_approved,
+    production_rejected_since,
+)
 from plinth.store.sql.registry import SqlRegistryStore
 from plinth.store.sql.serving_records import ServingRecords
 
@@ -37,6 +42,13 @@ class RegistryLinks(ServingRecords):
         registry = self._registry()
         version = registry.get_model_version(route.model_name, route.version)
         return full_traffic_denied(version, registry, registry.protected_aliases)
+
+    def _rejected_since(self, route: Route, since_ms: int) -> str | None:
+        """Why the canary of ``route`` ends, if an approver rejected its version's newest
+        Production request at or after ``since_ms``; None otherwise."""
+        return production_rejected_since(
+            self._registry(), route.model_name, route.version, since_ms
+        )
 
     def _promote_version(self, endpoint: str, plan: CanaryPlan, reason: str) -> None:
         """The canary's version is already approved for Production (checked before the
