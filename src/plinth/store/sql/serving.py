@@ -221,6 +221,19 @@ class SqlServingStore(RegistryLinks, ServingStore):
         current = self.get_endpoint(name)
         plan = _running(current)
         if plan.completing:  # a completion that stopped half way (a crash): finish it
+            withdrawn = self._full_traffic_denied(plan.route)
+            if withdrawn is not None:
+                # The approval went since the completion was claimed: finishing would give
+                # an unapproved version all traffic, and waiting would hold forever.
+                reason = f"completion stopped, the approval was withdrawn: {withdrawn}"
+                self._abort_canary(current, plan, reason)
+                return CanaryDecision(
+                    action=CanaryAction.ROLLBACK,
+                    reason=reason,
+                    requests=0,
+                    error_rate=None,
+                    p99_ms=None,
+                )
             self._complete_canary(current, plan, "resuming the completion")
             return CanaryDecision(
                 action=CanaryAction.COMPLETE,
@@ -293,7 +306,8 @@ class SqlServingStore(RegistryLinks, ServingStore):
     def rollback(self, name: str, *, reason: str | None = None) -> Endpoint:
         current = self.get_endpoint(name)
         if current.canary is not None:
-            if current.canary.completing:
+            plan = current.canary
+            if plan.completing and self._full_traffic_denied(plan.route) is None:
                 raise ConflictError(
                     f"The canary on {name!r} is being promoted right now; roll back once it "
                     "completed (that restores the version it replaced)."
