@@ -351,7 +351,13 @@ def test_other_layers_append_history_events(server: Server) -> None:
 
 @pytest.mark.parametrize(
     "event_type",
-    ["PROMOTION_APPROVED", "promotion_approved ", "Stage_Transition", " promotion-approved"],
+    [
+        "PROMOTION_APPROVED",
+        "promotion_approved ",
+        "Stage_Transition",
+        " promotion-approved",
+        "deployment_changed",  # written by the serving store when routes change
+    ],
 )
 def test_registry_event_types_cannot_be_forged_in_any_spelling(
     server: Server, event_type: str

@@ -182,8 +182,10 @@ class LoggedModelOrder:
 
 
 class ModelEventType(StrEnum):
-    """The history events the registry writes itself. Other layers (deployments) record
-    their own types through ``record_model_event``; these names are reserved for the registry."""
+    """The history events the stores write themselves (``deployment_changed`` on behalf of
+    the serving store, when an endpoint's routes to a version change). Other layers (batch
+    scoring, monitoring) record their own types through ``record_model_event``; these names
+    are reserved."""
 
     REGISTERED_MODEL_CREATED = "registered_model_created"
     MODEL_VERSION_CREATED = "model_version_created"
@@ -201,6 +203,7 @@ class ModelEventType(StrEnum):
     RENAMED = "renamed"
     VERSION_DELETED = "version_deleted"
     MODEL_DELETED = "model_deleted"
+    DEPLOYMENT_CHANGED = "deployment_changed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

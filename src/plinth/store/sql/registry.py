@@ -402,6 +402,26 @@ class SqlRegistryStore(PromotionsMixin, LoggedModelsMixin, RegistryStore):
         details: dict[str, str] | None = None,
     ) -> None:
         _check_external_event(event_type, comment, details)
+        self._record_event(name, version, event_type, comment=comment, details=details)
+
+    def record_deployment(
+        self, name: str, version: str, *, comment: str | None, details: dict[str, str]
+    ) -> None:
+        """The serving store's entry when an endpoint's route to a version changes: a
+        type ``record_model_event`` refuses, so no caller can forge a deployment."""
+        self._record_event(
+            name, version, ModelEventType.DEPLOYMENT_CHANGED, comment=comment, details=details
+        )
+
+    def _record_event(
+        self,
+        name: str,
+        version: str | None,
+        event_type: str,
+        *,
+        comment: str | None,
+        details: dict[str, str] | None,
+    ) -> None:
         number = None if version is None else parse_version(version)
         with self._write() as s:
             self._model_row(s, name, lock=True)

@@ -21,7 +21,6 @@ from plinth.store.sql.serving_records import ServingRecords
 CANARY_CONTROLLER = CANARY_USER
 """The user that judges canaries and approves the registry moves that follow from a human
 approval: archiving the version a completed canary replaced, undoing a completion."""
-MODEL_EVENT = "deployment_changed"
 
 
 class RegistryLinks(ServingRecords):
@@ -146,6 +145,6 @@ class RegistryLinks(ServingRecords):
                 "weight": str(now.weight if now else 0),
                 "previous_weight": str(was.weight if was else 0),
             }
-            registry.record_model_event(
-                route.model_name, route.version, MODEL_EVENT, comment=reason, details=details
+            registry.record_deployment(
+                route.model_name, route.version, comment=reason, details=details
             )
