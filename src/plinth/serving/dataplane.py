@@ -27,7 +27,7 @@ import pandas as pd
 from plinth.client import Client
 from plinth.entities import now_ms
 from plinth.entities.serving import Endpoint, Route, RouteRole
-from plinth.errors import InvalidArgumentError, NotFoundError, PlinthError
+from plinth.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, PlinthError
 from plinth.models.loader import LoadedModel
 from plinth.serving.batcher import BatchingConfig
 from plinth.serving.merge import merge_rows, take_rows
@@ -127,6 +127,8 @@ class DataPlane:
         self._tasks: list[asyncio.Task[None]] = []
         self._shadow_slots = asyncio.Semaphore(config.max_shadow_in_flight)
         self.shadows_skipped = 0
+        self.stats_denied = False
+        """The store refused this replica's route stats (its token lacks ``approver``)."""
         self.ready = False
         self._in_flight = 0
         self._overlapped_at = 0.0
@@ -209,9 +211,23 @@ class DataPlane:
             return
         try:
             await asyncio.to_thread(self.client.stores.serving.record_route_stats, stats)
+        except PermissionDeniedError as exc:
+            # No retry will succeed with this token: say so once, plainly, rather than a
+            # traceback every few seconds, and keep serving (the stats are dropped).
+            if not self.stats_denied:
+                log.error(
+                    "Route stats are not reported, so canaries and SLOs are judged without "
+                    "this replica's traffic: %s Run `plinth serve` with the token of a user "
+                    "holding the approver role (a service user: `plinth users create NAME "
+                    "--role approver`).",
+                    exc.message,
+                )
+            self.stats_denied = True
         except PlinthError:
             self.stats.requeue(stats)
             raise
+        else:
+            self.stats_denied = False
 
     # -- reading ---------------------------------------------------------------------------
     def live(self, name: str) -> LiveEndpoint:
