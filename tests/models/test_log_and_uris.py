@@ -285,6 +285,31 @@ def test_mlflows_own_signature_is_taken(tracking: Settings, tmp_path: Path) -> N
     assert load_model(info.model_uri).metadata.signature == info.signature
 
 
+@pytest.mark.parametrize("kind", ["params", "nested-column"])
+def test_mlflow_signatures_plinth_cannot_keep_are_refused(
+    tracking: Settings, tmp_path: Path, kind: str
+) -> None:
+    # Written back with less in it, the package would say something else than given, and
+    # MLflow could no longer read a nested column type without its items.
+    from mlflow.models.signature import ModelSignature as MlflowSignature
+    from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
+
+    inputs = Schema([ColSpec("double", "tenure"), ColSpec("long", "calls")])
+    if kind == "params":
+        params = ParamSchema([ParamSpec("temperature", "double", 0.5)])
+        signature = MlflowSignature(inputs=inputs, params=params)
+    else:
+        signature = MlflowSignature(inputs=Schema([ColSpec(Array("double"), "tenure")]))
+    fitted = fit("sklearn", tmp_path)
+    with (
+        plinth.start_run(log_environment=False) as run,
+        pytest.raises(InvalidArgumentError, match="signature"),
+    ):
+        log_model(fitted.model, signature=signature)
+
+    assert not plinth.get_client().search_logged_models([run.info.experiment_id]).items
+
+
 def test_a_runs_uri_leaving_its_run_is_refused_as_a_source(
     tracking: Settings, tmp_path: Path
 ) -> None:

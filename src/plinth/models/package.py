@@ -170,7 +170,7 @@ def _artifact_sources(flavor: Flavor, artifacts: object) -> dict[str, str]:
             raise InvalidArgumentError(
                 f"artifacts[{name!r}]: {str(source)!r} is not a local file or directory."
             )
-        checked[name] = str(source)
+        checked[name] = os.fspath(source)
     return checked
 
 

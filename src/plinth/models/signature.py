@@ -152,7 +152,14 @@ class ModelSignature:
         if callable(to_dict) and type(value).__module__.startswith("mlflow."):
             value = to_dict()  # MLflow's own encoding, the one MLmodel files hold
         if isinstance(value, Mapping):
-            return cls.from_mlmodel(value)
+            if not isinstance(value.get("inputs"), str):
+                raise InvalidArgumentError(
+                    "signature has no input schema; give one (infer_signature(input_example)) "
+                    "or leave signature= out to infer it from input_example."
+                )
+            signature = cls.from_mlmodel(value)
+            _check_kept(value, signature)
+            return signature
         raise InvalidArgumentError(
             "signature must be a plinth.models.ModelSignature (infer_signature makes one), an "
             f"MLflow ModelSignature or its MLmodel dict, not {type(value).__name__}."
@@ -173,6 +180,25 @@ class ModelSignature:
             inputs=_parse_schema(inputs),
             outputs=_parse_schema(outputs) if isinstance(outputs, str) else None,
         )
+
+
+def _check_kept(section: Mapping[str, object], signature: ModelSignature) -> None:
+    """Refuse a signature Plinth would write back with less in it (MLflow's ``params``,
+    nested ``array``/``object``/``map`` column types): the package would say something other
+    than what was given, and MLflow could no longer read it."""
+    if section.get("params") not in (None, "", "[]"):
+        raise InvalidArgumentError(
+            "signature has inference params, which Plinth does not keep; log the model "
+            "without them (params= of infer_signature)."
+        )
+    written = signature.to_mlmodel()
+    for side in ("inputs", "outputs"):
+        given = section.get(side)
+        if isinstance(given, str) and json.loads(given) != json.loads(written[side] or "null"):
+            raise InvalidArgumentError(
+                f"signature {side} hold column types Plinth cannot keep as given (nested "
+                "array, object or map types); use plain columns or tensors."
+            )
 
 
 def infer_signature(model_input: object, model_output: object = None) -> ModelSignature:

@@ -59,10 +59,7 @@ def error_response(
     headers = (
         {"WWW-Authenticate": 'Bearer realm="plinth"'} if code is ErrorCode.UNAUTHENTICATED else None
     )
-    # A message quoting the caller's input may hold an unpaired surrogate, which no JSON
-    # encoder writes as UTF-8: escape it rather than fail while reporting the error.
-    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
-    body = {"error_code": code.value, "message": message}
+    body = {"error_code": code.value, "message": _encodable(message)}
     if error_type:
         body["error_type"] = error_type  # MLflow's clients read only the two fields above
     return JSONResponse(body, status_code=status or HTTP_STATUS_FOR_CODE[code], headers=headers)
@@ -109,9 +106,22 @@ def _is_oip(request: Request) -> bool:
     return path == "/v2" or path.startswith("/v2/")
 
 
-def oip_error_response(message: str, status: int) -> JSONResponse:
-    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
-    return JSONResponse({"error": message}, status_code=status)
+def oip_error_response(
+    message: str,
+    status: int,
+    *,
+    details: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The Open Inference Protocol's error body, ``{"error": message}`` (plus details)."""
+    body = {"error": _encodable(message), **(details or {})}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _encodable(message: str) -> str:
+    """A message quoting the caller's input may hold an unpaired surrogate, which no JSON
+    encoder writes as UTF-8: escape it rather than fail while reporting the error."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _json_error(_request: Request, exc: Exception) -> JSONResponse:

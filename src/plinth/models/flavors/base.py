@@ -93,7 +93,8 @@ def python_version() -> str:
 
 
 def no_artifacts(flavor: str, artifacts: Mapping[str, str]) -> None:
-    """Only Python models carry extra artifacts; anything else gets a clear error."""
+    """Only Python models carry extra artifacts; anything else gets a clear error (checked
+    by ``save_model`` before any flavor's ``save`` runs)."""
     if artifacts:
         raise InvalidArgumentError(
             f"artifacts= is for plinth.models.PythonModel; a {flavor} model keeps everything "

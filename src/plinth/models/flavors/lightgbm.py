@@ -16,7 +16,6 @@ from plinth.models.flavors.base import (
     dump_pickle,
     load_pickle,
     module_roots,
-    no_artifacts,
     pinned,
 )
 from plinth.models.mlmodel import MLmodel, PackageFiles
@@ -35,7 +34,6 @@ def is_model(model: object) -> bool:
 def save(model: Any, path: Path, artifacts: Mapping[str, str]) -> SavedFlavor:
     import lightgbm as lgb
 
-    no_artifacts(NAME, artifacts)
     cls = type(model)
     config: dict[str, object] = {
         "code": None,

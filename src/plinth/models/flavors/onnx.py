@@ -19,7 +19,6 @@ from plinth.models.flavors.base import (
     SavedFlavor,
     config_str,
     module_roots,
-    no_artifacts,
     pinned,
 )
 from plinth.models.mlmodel import MLmodel, PackageFiles
@@ -38,7 +37,6 @@ def is_model(model: object) -> bool:
 def save(model: Any, path: Path, artifacts: Mapping[str, str]) -> SavedFlavor:
     import onnx
 
-    no_artifacts(NAME, artifacts)
     onnx.save_model(model, str(path / MODEL_FILE))
     config: dict[str, object] = {
         "code": None,

@@ -15,7 +15,6 @@ from plinth.models.flavors.base import (
     dump_pickle,
     load_pickle,
     module_roots,
-    no_artifacts,
     pinned,
 )
 from plinth.models.mlmodel import MLmodel, PackageFiles
@@ -36,7 +35,6 @@ def is_model(model: object) -> bool:
 def save(model: object, path: Path, artifacts: Mapping[str, str]) -> SavedFlavor:
     import sklearn
 
-    no_artifacts(NAME, artifacts)
     # pickle, not cloudpickle: the standard library reads it, and MLflow's loader too.
     dump_pickle(model, path / MODEL_FILE)
     config: dict[str, object] = {

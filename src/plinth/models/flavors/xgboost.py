@@ -16,7 +16,6 @@ from plinth.models.flavors.base import (
     SavedFlavor,
     config_str,
     module_roots,
-    no_artifacts,
     pinned,
 )
 from plinth.models.mlmodel import MLmodel, PackageFiles
@@ -34,7 +33,6 @@ def is_model(model: object) -> bool:
 def save(model: Any, path: Path, artifacts: Mapping[str, str]) -> SavedFlavor:
     import xgboost as xgb
 
-    no_artifacts(NAME, artifacts)
     model.save_model(str(path / MODEL_FILE))
     cls = type(model)
     config: dict[str, object] = {

@@ -28,7 +28,7 @@ from plinth.errors import (
     PermissionDeniedError,
     PlinthError,
 )
-from plinth.server.errors import status_for
+from plinth.server.errors import oip_error_response, status_for
 from plinth.serving import mlflow_scoring, oip
 from plinth.serving.dataplane import Answer, DataPlane
 
@@ -87,8 +87,8 @@ def _headers(request_id: str, answer: Answer | None) -> dict[str, str]:
 
 
 def _oip_error(exc: PlinthError, request_id: str) -> Response:
-    body = {"error": exc.message, **exc.details}
-    return Response(orjson.dumps(body), status_for(exc), {"x-request-id": request_id}, JSON)
+    headers = {"x-request-id": request_id}
+    return oip_error_response(exc.message, status_for(exc), details=exc.details, headers=headers)
 
 
 def _mlflow_error(exc: PlinthError, request_id: str) -> Response:

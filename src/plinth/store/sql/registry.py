@@ -514,9 +514,9 @@ def _check_external_event(
         )
     if _normalized_event(event_type) in _RESERVED_EVENTS:
         raise InvalidArgumentError(
-            f"Event type {event_type!r} is (or reads as) a type written by the registry "
-            f"itself ({', '.join(sorted(_RESERVED_EVENTS))}), so it cannot be recorded; "
-            "choose another name."
+            f"Event type {event_type!r} is (or reads as) a type written by the registry or "
+            f"the serving store itself ({', '.join(sorted(_RESERVED_EVENTS))}), so it cannot "
+            "be recorded; choose another name."
         )
     _checked_text("comment", comment)
     for key, value in (details or {}).items():
