@@ -93,6 +93,29 @@ def test_invalid_requests_do_not_count_against_the_canary() -> None:
     assert decide_canary(plan(), stats, now_ms=T0 + 61_000).action is CanaryAction.WAIT
 
 
+def test_a_plan_written_before_started_at_existed_reads_its_step_start() -> None:
+    written = plan(step_started_at=T0 + 5).to_json()
+    del written["started_at"]
+    assert CanaryPlan.from_json(written).started_at == T0 + 5
+    assert CanaryPlan.from_json(plan(started_at=T0).to_json()).started_at == T0
+
+
+def test_a_canary_refusing_more_input_than_its_baseline_rolls_back() -> None:
+    canary = summed([observed([1.0] * 150, invalid=30)])
+    refusing_little = summed([observed([1.0] * 1_000, invalid=10)])
+    decision = decide_canary(plan(), canary, now_ms=T0, baseline=refusing_little)
+    assert decision.action is CanaryAction.ROLLBACK and "30 of the canary's 150" in decision.reason
+    # The same share as the baseline: the traffic's, not the canary's.
+    refusing_as_much = summed([observed([1.0] * 1_000, invalid=195)])
+    decision = decide_canary(plan(), canary, now_ms=T0, baseline=refusing_as_much)
+    assert decision.action is CanaryAction.WAIT
+    # Judged only once the step's min_requests came in.
+    few = summed([observed([1.0] * 50, invalid=25)])
+    assert decide_canary(plan(), few, now_ms=T0, baseline=refusing_little).action is (
+        CanaryAction.WAIT
+    )
+
+
 def test_slo_status_and_budget_burn() -> None:
     stats = summed([observed([1.0] * 990 + [500.0] * 10, errors=20)])
     status = {

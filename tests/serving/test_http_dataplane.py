@@ -233,6 +233,18 @@ def test_a_model_that_raises_is_a_500_with_an_error_id(serving_env: Serving) -> 
     )
     assert bad.status_code == 500
     assert bad.json()["error_id"] and bad.json()["error_id"] in bad.json()["error"]
+    # A missing value in a column the model's bug has nothing to do with does not make it
+    # the caller's fault: the model fails with the value filled too.
+    with_null = serving_env.http.post(
+        "/v2/models/flaky/versions/3/infer",
+        json={
+            "inputs": [
+                {"name": "tenure", "shape": [1], "datatype": "FP64", "data": [None]},
+                {"name": "calls", "shape": [1], "datatype": "INT64", "data": [99]},
+            ]
+        },
+    )
+    assert with_null.status_code == 500 and "error_id" in with_null.json(), with_null.text
     good = serving_env.http.post(
         "/v2/models/flaky/versions/3/infer", json=oip_body([{"tenure": 1.0, "calls": 3}])
     )

@@ -75,7 +75,8 @@ class TestAStoppedCompletion:
 
         if by == "controller":
             decision = stopped.serving.advance_canary("churn")
-            assert decision.action is CanaryAction.ROLLBACK and "withdrawn" in decision.reason
+            assert decision.action is CanaryAction.ROLLBACK
+            assert "no longer approved for Production" in decision.reason
         else:
             stopped.serving.rollback("churn", reason="approval gone")
 

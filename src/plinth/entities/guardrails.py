@@ -42,9 +42,12 @@ def slower_than(stats: WindowStats, limit_ms: float) -> int:
     return sum(count for index, count in stats.buckets.items() if index >= first)
 
 
-def decide_canary(plan: CanaryPlan, stats: WindowStats, *, now_ms: int) -> CanaryDecision:
-    """What the controller does next with a canary whose current step saw ``stats``."""
-    breach = _certain_breach(plan, stats)
+def decide_canary(
+    plan: CanaryPlan, stats: WindowStats, *, now_ms: int, baseline: WindowStats | None = None
+) -> CanaryDecision:
+    """What the controller does next with a canary whose current step saw ``stats`` (and
+    its baseline ``baseline``, over the same time)."""
+    breach = _certain_breach(plan, stats) or _refuses_more(plan, stats, baseline)
     if breach:
         return _decision(CanaryAction.ROLLBACK, breach, stats)
     if stats.judged < plan.min_requests:
@@ -92,6 +95,25 @@ def _certain_breach(plan: CanaryPlan, stats: WindowStats) -> str | None:
                 f"over the step's {horizon} requests"
             )
     return None
+
+
+def _refuses_more(plan: CanaryPlan, stats: WindowStats, baseline: WindowStats | None) -> str | None:
+    """The canary refused as invalid a larger share of its requests than the baseline did of
+    the same traffic, by more than the error-rate limit: it fails on input the baseline
+    takes (a stricter signature, missing values it cannot score). Invalid requests are
+    otherwise the callers' and never count as errors."""
+    if plan.max_error_rate is None or baseline is None or not baseline.requests:
+        return None
+    if stats.requests < max(plan.min_requests, 1):
+        return None
+    mine, theirs = stats.invalid / stats.requests, baseline.invalid / baseline.requests
+    if mine - theirs <= plan.max_error_rate:
+        return None
+    return (
+        f"{stats.invalid} of the canary's {stats.requests} requests were refused as invalid "
+        f"({mine:.2%}) against {theirs:.2%} of the baseline's: it fails on input the "
+        f"baseline takes (limit {plan.max_error_rate:g} more)"
+    )
 
 
 def _breach(plan: CanaryPlan, stats: WindowStats) -> str | None:

@@ -63,6 +63,16 @@ def deletion_denied(name: str, version: int, reason: str) -> PermissionDeniedErr
     )
 
 
+def served_denied(name: str, version: int, reason: str, *, action: str) -> PermissionDeniedError:
+    """Deleting or renaming while an endpoint routes to the version: its replicas would
+    fail to load it and its canary could neither be judged nor rolled back."""
+    return PermissionDeniedError(
+        f"{name} version {version} {reason}, so it cannot be {action}. Take it off the "
+        "endpoint first (`plinth endpoints rollback` for a canary, `plinth endpoints "
+        "traffic` or `delete` otherwise)."
+    )
+
+
 def rename_denied(name: str, version: int, reason: str) -> PermissionDeniedError:
     """Renaming a model while one of its versions is governed: in Production or aliased."""
     return PermissionDeniedError(

@@ -115,26 +115,31 @@ def full_traffic_denied(
 def production_rejected_since(
     registry: RegistryStore, name: str, version: str, since_ms: int
 ) -> str | None:
-    """Why a canary of ``name``/``version`` ends: the version's newest Production request
-    was rejected at or after ``since_ms``. None while none was, or a newer request (pending
-    or approved) followed the rejection."""
-    newest = next(
-        (
-            request
-            for request in registry.list_promotion_requests(name=name)
-            if request.version == version and request.target_stage is Stage.PRODUCTION
-        ),
-        None,
-    )
-    if newest is None or newest.status is not PromotionStatus.REJECTED:
+    """Why a canary of ``name``/``version`` ends: an approver's last word on the version's
+    Production requests is a rejection made after ``since_ms``. None while a request is
+    still pending, or the last decision is an approval (a rejected duplicate of an approved
+    request ends nothing)."""
+    requests = [
+        request
+        for request in registry.list_promotion_requests(name=name)
+        if request.version == version and request.target_stage is Stage.PRODUCTION
+    ]
+    if any(request.status is PromotionStatus.PENDING for request in requests):
         return None
-    if newest.decided_at is None or newest.decided_at < since_ms:
+    decided = [r for r in requests if r.decided_at is not None and r.status in _DECISIONS]
+    if not decided:
         return None
-    why = f": {newest.decision_comment}" if newest.decision_comment else ""
+    last = max(decided, key=lambda r: (r.decided_at or 0, r.status is PromotionStatus.APPROVED))
+    if last.status is not PromotionStatus.REJECTED or (last.decided_at or 0) <= since_ms:
+        return None
+    why = f": {last.decision_comment}" if last.decision_comment else ""
     return (
-        f"{name}/{version}'s promotion to Production was rejected by {newest.decided_by} "
-        f"(request {newest.request_id}){why}"
+        f"{name}/{version}'s promotion to Production was rejected by {last.decided_by} "
+        f"(request {last.request_id}){why}"
     )
+
+
+_DECISIONS = frozenset((PromotionStatus.APPROVED, PromotionStatus.REJECTED))
 
 
 def _live_denied(version: ModelVersion) -> PermissionDeniedError:

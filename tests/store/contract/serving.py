@@ -46,6 +46,7 @@ def stats(
     *,
     requests: int,
     errors: int = 0,
+    invalid: int = 0,
     latency_ms: float = 2.0,
     route_label: str = "canary",
     replica: str = "r1",
@@ -59,7 +60,8 @@ def stats(
         replica=replica,
     )
     for i in range(requests):
-        item.observe(latency_ms, status="error" if i < errors else "ok")
+        status = "error" if i < errors else "invalid" if i < errors + invalid else "ok"
+        item.observe(latency_ms, status=status)
     return item
 
 
@@ -214,6 +216,22 @@ class ServingStoreContract:
         kinds = [e.event_type for e in stores.serving.list_endpoint_events("churn")]
         assert kinds[-1] == EndpointEventType.CANARY_ROLLED_BACK
 
+    def test_a_canary_refusing_input_its_baseline_takes_rolls_back(self, stores: Stores) -> None:
+        # Invalid requests are the callers' and never errors, but a canary refusing far more
+        # of the same traffic than its baseline (a stricter signature, missing values it
+        # cannot score) fails on input that works today.
+        self.start(stores)
+        baseline = stats("1", requests=1_900, invalid=19, route_label="primary")
+        stores.serving.record_route_stats([baseline, stats("2", requests=101, invalid=1)])
+        assert stores.serving.advance_canary("churn").action is CanaryAction.ADVANCE
+
+        stores.serving.record_route_stats([stats("2", requests=100, invalid=40, replica="r2")])
+        decision = stores.serving.advance_canary("churn")
+
+        assert decision.action is CanaryAction.ROLLBACK
+        assert "refused as invalid" in decision.reason, decision.reason
+        assert stores.serving.get_endpoint("churn").routes == (route("1"),)
+
     def test_slow_canary_rolls_back(self, stores: Stores) -> None:
         self.start(stores)
         stores.serving.record_route_stats([stats("2", requests=150, latency_ms=400)])
@@ -306,6 +324,43 @@ class ServingStoreContract:
         assert "rejected" in str(rolled_back.comment)
         assert admin_registry.get_model_version("churn", "1").current_stage is Stage.PRODUCTION
         assert admin_registry.get_model_version("churn", "2").current_stage is Stage.STAGING
+
+    def test_a_rejection_ends_nothing_once_the_version_is_approved_or_another_request_waits(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        self.start(stores, steps=(5, 50, 100))
+        waiting = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        duplicate = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        admin_registry.reject_promotion(duplicate.request_id, comment="duplicate")
+        assert stores.serving.advance_canary("churn").action is CanaryAction.WAIT
+        admin_registry.approve_promotion(waiting.request_id)
+        late = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        admin_registry.reject_promotion(late.request_id, comment="already approved")
+
+        stores.serving.record_route_stats([stats("2", requests=150)])
+        decision = stores.serving.with_actor(CANARY_CONTROLLER).advance_canary("churn")
+
+        assert decision.action is CanaryAction.ADVANCE, decision.reason
+        assert admin_registry.get_model_version("churn", "2").current_stage is Stage.PRODUCTION
+
+    def test_a_routed_version_cannot_be_deleted_or_its_model_renamed(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        # Its replicas could no longer load it, and its canary neither be judged nor rolled
+        # back (both read the version).
+        self.start(stores)
+        with pytest.raises(PermissionDeniedError, match="endpoint 'churn' \\(canary\\)"):
+            admin_registry.delete_model_version("churn", "2")
+        with pytest.raises(PermissionDeniedError, match="cannot be renamed"):
+            admin_registry.rename_registered_model("churn", "churn-renamed")
+
+        stores.serving.rollback("churn")
+        admin_registry.delete_model_version("churn", "2")
+        stores.serving.set_routes("churn", [route("1"), route("3", 0, role=RouteRole.SHADOW)])
+        with pytest.raises(PermissionDeniedError, match="endpoint 'churn' \\(shadow\\)"):
+            admin_registry.delete_model_version("churn", "3")
+        found = admin_registry.search_model_versions(filter_string="name = 'churn'").items
+        assert sorted(v.version for v in found) == ["1", "3"]
 
     def test_each_step_is_judged_on_its_own_requests(
         self, stores: Stores, admin_registry: RegistryStore

@@ -21,8 +21,9 @@ from plinth.entities.registry import (
     is_protected_alias,
 )
 from plinth.errors import InvalidArgumentError, NotFoundError
-from plinth.registry.governance import deletion_denied, rename_denied
+from plinth.registry.governance import deletion_denied, rename_denied, served_denied
 from plinth.store.sql.models import (
+    EndpointRow,
     ModelEventRow,
     ModelVersionRow,
     ModelVersionTagRow,
@@ -198,17 +199,25 @@ class RegistryStoreBase(SqlStoreBase):
 
     # -- deletion and rename guards --------------------------------------------------------
     def _check_deletable(self, s: Session, name: str, version: int | None = None) -> None:
-        """Refuse to delete governed versions: in Production, or holding a protected alias."""
+        """Refuse to delete governed versions (in Production, or holding a protected alias)
+        and versions an endpoint routes to."""
         governed = self._governed_version(s, name, version)
         if governed is not None:
             raise deletion_denied(name, *governed)
+        served = _served_version(s, name, version)
+        if served is not None:
+            raise served_denied(name, *served, action="deleted")
 
     def _check_renamable(self, s: Session, name: str) -> None:
-        """Refuse to rename a model with a governed version: endpoints and ``models:/`` URIs
-        name it, and a rename would silently leave them pointing at nothing."""
+        """Refuse to rename a model with a governed version or one an endpoint routes to:
+        endpoints and ``models:/`` URIs name it, and a rename would silently leave them
+        pointing at nothing."""
         governed = self._governed_version(s, name, None)
         if governed is not None:
             raise rename_denied(name, *governed)
+        served = _served_version(s, name, None)
+        if served is not None:
+            raise served_denied(name, *served, action="renamed")
 
     def _governed_version(
         self, s: Session, name: str, version: int | None
@@ -260,3 +269,22 @@ def _check_name_type(name: object) -> None:
         raise InvalidArgumentError(
             f"Registered model name must be a str, got {type(name).__name__} {name!r:.40}."
         )
+
+
+def _served_version(s: Session, name: str, version: int | None) -> tuple[int, str] | None:
+    """The first version (of all, or ``version``) that an endpoint routes to (live, canary,
+    A-B variant or shadow), with where; None if none is. Endpoints are few and their routes
+    one JSON document each, read here rather than through the serving store, which stands
+    on the registry."""
+    for endpoint, routes_json in s.execute(
+        select(EndpointRow.name, EndpointRow.routes_json).order_by(EndpointRow.name)
+    ):
+        for route in json.loads(routes_json or "[]"):
+            if route.get("model_name") != name:
+                continue
+            number = int(str(route.get("version")))
+            if version is None or number == version:
+                variant = route.get("variant")
+                role = f"variant {variant!r}" if variant else route.get("role", "primary")
+                return number, f"is routed to by endpoint {endpoint!r} ({role})"
+    return None

@@ -225,7 +225,10 @@ class SqlServingStore(RegistryLinks, ServingStore):
             if withdrawn is not None:
                 # The approval went since the completion was claimed: finishing would give
                 # an unapproved version all traffic, and waiting would hold forever.
-                reason = f"completion stopped, the approval was withdrawn: {withdrawn}"
+                reason = (
+                    f"completion stopped: {plan.route.model_version} is no longer approved "
+                    "for Production, so the canary was rolled back"
+                )
                 self._abort_canary(current, plan, reason)
                 return CanaryDecision(
                     action=CanaryAction.ROLLBACK,
@@ -243,8 +246,12 @@ class SqlServingStore(RegistryLinks, ServingStore):
                 p99_ms=None,
             )
         offset = WindowStats.from_json(plan.step_offset)
-        stats = self._canary_stats(name, plan.route.version, plan.step_started_at).minus(offset)
-        decision = self._governed(plan, decide_canary(plan, stats, now_ms=now))
+        rows = self.list_route_stats(name, since_ms=minute_of(plan.step_started_at))
+        stats = by_route(rows, RouteRole.CANARY.value, plan.route.version).minus(offset)
+        # The baseline over the step's minutes, for the share of requests each refuses.
+        baseline = by_route(rows, RouteRole.PRIMARY.value, plan.baseline.version)
+        decided = decide_canary(plan, stats, now_ms=now, baseline=baseline)
+        decision = self._governed(plan, decided)
         if decision.action is CanaryAction.ADVANCE:
             assert decision.next_weight is not None
             step = replace(
@@ -270,13 +277,16 @@ class SqlServingStore(RegistryLinks, ServingStore):
         return decision
 
     def _governed(self, plan: CanaryPlan, decision: CanaryDecision) -> CanaryDecision:
-        """The guardrails' decision, overruled by the approvers': a rejection of the
-        version's Production request since the canary started rolls it back, and a step
-        that would give it all traffic (its last step, or completing) waits while its
-        version is not approved for Production. The guardrails are evidence for an
-        approver, not an approval."""
+        """The guardrails' decision, overruled by the approvers' while the version is not
+        approved for Production: a rejection of its Production request since the canary
+        started rolls it back, and a step that would give it all traffic (its last step,
+        or completing) waits. The guardrails are evidence for an approver, not an
+        approval."""
         if decision.action is CanaryAction.ROLLBACK:
             return replace(decision, reason=f"guardrail breached: {decision.reason}")
+        denied = self._full_traffic_denied(plan.route)
+        if denied is None:  # approved: a later rejected duplicate request changes nothing
+            return decision
         rejected = self._rejected_since(plan.route, plan.started_at)
         if rejected is not None:
             return replace(
@@ -285,8 +295,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
         takes_all = decision.action is CanaryAction.COMPLETE or (
             decision.action is CanaryAction.ADVANCE and decision.next_weight == 100
         )
-        denied = self._full_traffic_denied(plan.route) if takes_all else None
-        if denied is None:
+        if not takes_all:
             return decision
         return replace(decision, action=CanaryAction.WAIT, reason=denied, next_weight=None)
 
