@@ -386,6 +386,20 @@ class ServingStoreContract:
         assert admin_registry.get_model_version("churn", "1").current_stage is Stage.PRODUCTION
         assert admin_registry.get_model_version("churn", "2").current_stage is Stage.ARCHIVED
 
+    def test_a_completed_canary_is_not_rolled_back_to_a_deleted_version(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        self.start(stores)
+        approve(admin_registry, "churn", "2", Stage.PRODUCTION)
+        stores.serving.promote("churn")
+        admin_registry.delete_model_version("churn", "1")  # archived, off every endpoint
+
+        with pytest.raises(NotFoundError, match="cannot roll back to churn/1"):
+            stores.serving.rollback("churn")
+
+        assert stores.serving.get_endpoint("churn").routes == (route("2"),)
+        assert admin_registry.get_model_version("churn", "2").current_stage is Stage.PRODUCTION
+
     def test_promote_and_rollback_act_immediately(
         self, stores: Stores, admin_registry: RegistryStore
     ) -> None:

@@ -325,7 +325,9 @@ class SqlServingStore(RegistryLinks, ServingStore):
         if not current.previous_routes:
             raise ConflictError(f"Endpoint {name!r} has no earlier routes to roll back to.")
         undo = self._last_route_event(name) == EndpointEventType.CANARY_COMPLETED
-        if not undo:
+        if undo:  # the registry follows below; every version it restores must still exist
+            self._check_registered(name, current.previous_routes)
+        else:
             self._check(current.previous_routes)
         # Routes first (compare-and-set: a concurrent change wins and nothing else happens),
         # then the registry catches up before any replica's next refresh.

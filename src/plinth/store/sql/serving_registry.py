@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from plinth.entities.auth import CANARY_USER
 from plinth.entities.registry import Stage
 from plinth.entities.serving import CanaryPlan, Endpoint, Route
-from plinth.errors import PermissionDeniedError
+from plinth.errors import NotFoundError, PermissionDeniedError
 from plinth.serving.governance import (
     check_routes,
     full_traffic_denied,
@@ -34,6 +34,18 @@ class RegistryLinks(ServingRecords):
     def _check(self, routes: Sequence[Route]) -> None:
         registry = self._registry()
         check_routes(routes, registry, registry.protected_aliases)
+
+    def _check_registered(self, endpoint: str, routes: Sequence[Route]) -> None:
+        """Raises ``NotFoundError`` naming a version of ``routes`` deleted since."""
+        registry = self._registry()
+        for route in routes:
+            try:
+                registry.get_model_version(route.model_name, route.version)
+            except NotFoundError as exc:
+                raise NotFoundError(
+                    f"Endpoint {endpoint!r} cannot roll back to {route.model_version}: it was "
+                    "deleted since. Set its routes instead (`plinth endpoints traffic`)."
+                ) from exc
 
     def _full_traffic_denied(self, route: Route) -> str | None:
         """Why the route's version may not take all traffic yet; None once it is approved
