@@ -403,3 +403,22 @@ def test_a_model_mlflow_logged_to_a_plinth_server_loads_by_every_uri(
         )
         assert loaded.metadata.run_id == run.info.run_id
         assert not loaded.metadata.verified
+    # Registered by Plinth through the run's URI: the run holds no package, its logged model
+    # does, and the version takes it from there (as mlflow.register_model does).
+    plinth.set_tracking_uri(settings=client.settings)
+    version = plinth.register_model(f"runs:/{run.info.run_id}/model", "via-plinth")
+    assert version.source == f"models:/{info.model_id}" and version.run_id == run.info.run_id
+    loaded = load_model("models:/via-plinth/1", client=client)
+    np.testing.assert_array_equal(
+        np.asarray(loaded.predict(fitted.inputs)), fitted.raw_predict(fitted.inputs)
+    )
+
+
+def test_a_runs_uri_without_a_model_is_not_registered(tracking: Settings) -> None:
+    with plinth.start_run(log_environment=False) as run:
+        plinth.log_text("not a model", "notes.txt")
+
+    with pytest.raises(NotFoundError, match="logged no model named 'model'"):
+        plinth.register_model(f"runs:/{run.info.run_id}/model", "nothing")
+    with pytest.raises(NotFoundError):
+        plinth.get_registered_model("nothing")

@@ -150,7 +150,6 @@ def test_created_run_defaults_to_the_caller_and_now(server: Server) -> None:
         pytest.param("GET", "/tokens", None, id="list-all-tokens"),
         pytest.param("GET", "/tokens?user=viewer", None, id="list-others-tokens"),
         pytest.param("DELETE", "/tokens/abc", None, id="revoke-token"),
-        pytest.param("POST", "/tokens/verify", {"secret": "x"}, id="verify-token"),
         pytest.param("GET", "/audit", None, id="audit"),
     ],
 )
@@ -179,6 +178,11 @@ def test_admin_manages_users_and_tokens(server: Server) -> None:
     revoke = server.request("admin", "DELETE", f"/tokens/{issued['token']['token_id']}")
     assert revoke.status_code == 204
     assert server.request("admin", "POST", "/tokens/verify", json={"secret": "nope"}).json() is None
+    # Data-plane replicas verify their callers' tokens under a service user's token.
+    verified = server.request(
+        "viewer", "POST", "/tokens/verify", json={"secret": server.tokens["editor"]}
+    )
+    assert verified.json()["name"] == "editor"
 
 
 @pytest.mark.parametrize("name", ["local", "Local", "plinth-canary"])

@@ -169,6 +169,12 @@ def _model_errors(serving_env: Serving, endpoint: str) -> float:
             id="no-rows",
         ),
         pytest.param(
+            "invocations",
+            orjson.dumps({"dataframe_records": []}),
+            "no rows",
+            id="no-records",
+        ),
+        pytest.param(
             "infer",
             orjson.dumps(
                 {

@@ -130,3 +130,32 @@ def test_a_replica_follows_route_changes_without_dropping_requests(serving_env: 
             worker.join()
     assert statuses and set(statuses) == {200}
     assert applied_s < 5
+
+
+def test_a_replica_with_a_service_users_token_authenticates_callers(
+    serving_env: Serving,
+) -> None:
+    # The replica checks each caller's token with the server under its own token, which is
+    # a service user's (viewer here), not an admin's.
+    server, admin = serving_env.server, serving_env.client
+    admin.create_user("replica-svc", "viewer")
+    _, replica_token = admin.create_token("replica-svc")
+    admin.create_user("caller", "viewer")
+    _, caller_token = admin.create_token("caller")
+    settings = Settings(
+        home=server.settings.home.parent / "svc-replica", uri=server.url, token=replica_token
+    )
+    app = create_serving_app(Client(settings), options=FAST)
+    serving.create_endpoint("svc", "churn/1", client=admin)
+    caller = {"Authorization": f"Bearer {caller_token}"}
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=caller) as http:
+        wait_for(
+            lambda: http.get("/v2/models/svc/ready").status_code == 200,
+            timeout=5,
+            what="the replica to load the endpoint",
+        )
+        answered = send(http, "svc")[0]
+        anonymous = httpx.post(f"{url}/v2/models/svc/infer", json=oip_body([{"calls": 1}]))
+
+    assert answered.status_code == 200, answered.text
+    assert anonymous.status_code == 401

@@ -75,12 +75,18 @@ def serve(
         tune_gc_for_serving()
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
-    from plinth.cli.server import worker_environment
+    from plinth.cli.server import WORKER_STARTUP_S, worker_environment
     from plinth.serving.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
     os.environ.update(worker_environment(settings, auth=not no_auth))
     os.environ.update(options_to_env(options, auth=not no_auth))
     os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir())
     uvicorn.run(
-        SERVE_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning"
+        SERVE_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_worker_healthcheck=WORKER_STARTUP_S,
     )

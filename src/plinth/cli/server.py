@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 APP_FACTORY = "plinth.server.app:app_from_env"
+WORKER_STARTUP_S = 60
+"""How long uvicorn waits for a worker to answer its health check: importing the stack and
+opening the store take more than uvicorn's 5 s default on a small, busy machine, and a
+worker past the limit is killed and restarted over and over."""
 
 _TokenStamp = tuple[int, int] | None
 
@@ -64,7 +68,14 @@ def run_uvicorn(
     from plinth.serving.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
     os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir())
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_STARTUP_S,
+    )
 
 
 def refuse_remote_store(settings: Settings) -> None:

@@ -25,7 +25,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from plinth.artifacts import ArtifactStore
 from plinth.client import Client
@@ -35,9 +34,11 @@ from plinth.registry.uris import (
     RunsUri,
     is_models_uri,
     is_runs_uri,
+    local_path,
     logged_model_id,
     parse_runs_uri,
     resolve_model_version,
+    run_package_location,
 )
 
 MODEL_URI_TAG = "plinth.model_uri"
@@ -119,33 +120,14 @@ class _Resolver:
         return self.resolve(version.source, hops=hops + 1, run_id=run_id or version.run_id)
 
     def _run_location(self, ref: RunsUri) -> str:
-        run = self.client.get_run(ref.run_id)
-        base = run.info.artifact_uri.rstrip("/")
-        location = f"{base}/{ref.path}" if ref.path else base
-        if not ref.path or self._has_package(location):
-            return location
-        # MLflow 3 keeps a logged model's package with the model, not the run, and resolves
-        # runs:/RUN/NAME through the run's logged model of that name; so does this.
-        found = self.client.stores.registry.search_logged_models(
-            [run.info.experiment_id],
-            filter_string=f"name = {_quoted(ref.path)} AND source_run_id = {_quoted(ref.run_id)}",
-            max_results=1,
-        ).items
-        return found[0].artifact_location if found else location
-
-    def _has_package(self, location: str) -> bool:
-        local = _local_path(location)
-        if local is not None:
-            return (local / MLMODEL_FILE).is_file()
-        store, path = self.client.artifact_store_for(location)
-        return store.exists(f"{path}/{MLMODEL_FILE}" if path else MLMODEL_FILE)
+        return run_package_location(self.client, ref)[0]
 
     def _fetch(self, location: str, *, run_id: str | None) -> ResolvedModel:
-        local = _local_path(location)
+        local = local_path(location)
         if local is not None:
             return ResolvedModel(path=local, location=location, run_id=run_id)
         store, path = self.client.artifact_store_for(location)
-        root = _local_path(store.root)
+        root = local_path(store.root)
         if root is not None:
             return ResolvedModel(path=root / path, location=location, run_id=run_id)
         cache = self._cache_dir or self.client.settings.home / "cache" / "models"
@@ -185,18 +167,3 @@ def _publish(downloaded: Path, target: Path) -> None:
     except OSError:
         if not (target / MLMODEL_FILE).is_file():
             raise
-
-
-def _quoted(value: str) -> str:
-    """A string literal of the search-filter grammar (a doubled quote stands for one)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _local_path(location: str) -> Path | None:
-    """The local directory a location names, or ``None`` for a remote one."""
-    parts = urlsplit(location)
-    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-        return Path(parts.path)
-    if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
-        return Path(location).expanduser().absolute()
-    return None

@@ -7,13 +7,17 @@ run artifact) a URI names at this moment.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from plinth.artifacts.base import normalize_path
 from plinth.client import Client
 from plinth.entities import model_uris
-from plinth.entities.registry import ModelVersion, Stage
+from plinth.entities.registry import LoggedModel, ModelVersion, Stage
 from plinth.errors import InvalidArgumentError, NotFoundError
+from plinth.models.mlmodel import MLMODEL_FILE
 
 MODELS_SCHEME = "models:/"
 RUNS_SCHEME = "runs:/"
@@ -130,8 +134,10 @@ def resolve_source(client: Client, model_uri: str) -> tuple[str, str | None]:
     """Where a model to register lives, and the run it came from: ``(source, run_id)``.
 
     ``runs:/RUN/path`` becomes the run's artifact location plus ``path`` (what MLflow stores
-    as the version's source), keeping the run id; ``models:/m-<id>`` (an MLflow 3 logged
-    model) stays the source, with the logged model's run, as MLflow 3 registers it;
+    as the version's source), keeping the run id, or, when no package is there, the run's
+    logged model of that name (MLflow 3 keeps its package with the model);
+    ``models:/m-<id>`` (an MLflow 3 logged model) stays the source, with the logged model's
+    run, as MLflow 3 registers it;
     ``models:/NAME/...`` takes over the source and run of the version it names; anything
     else (a path, ``s3://``) is used as it is.
     """
@@ -143,9 +149,63 @@ def resolve_source(client: Client, model_uri: str) -> tuple[str, str | None]:
         return model_uri, client.get_logged_model(model_id).source_run_id
     if is_runs_uri(model_uri):
         ref = parse_runs_uri(model_uri)
-        base = client.get_run(ref.run_id).info.artifact_uri.rstrip("/")
-        return (f"{base}/{ref.path}" if ref.path else base), ref.run_id
+        location, logged = run_package_location(client, ref)
+        if logged is not None:  # as MLflow 3 registers it: from the logged model
+            return f"{MODELS_SCHEME}{logged.model_id}", ref.run_id
+        return location, ref.run_id
     if is_models_uri(model_uri):
         version = resolve_model_version(client, model_uri)
         return version.source, version.run_id
     return model_uri, None
+
+
+def run_package_location(client: Client, ref: RunsUri) -> tuple[str, LoggedModel | None]:
+    """Where ``runs:/RUN/path`` keeps its package: the run's artifact location plus
+    ``path`` when an ``MLmodel`` is there (or ``path`` is empty), else the run's logged model
+    named ``path`` if there is one, as MLflow 3 resolves it (it keeps a logged model's
+    package with the model, not the run). Returns the location and that logged model.
+
+    Raises:
+        NotFoundError: the run does not exist, or holds neither.
+    """
+    run = client.get_run(ref.run_id)
+    base = run.info.artifact_uri.rstrip("/")
+    location = f"{base}/{ref.path}" if ref.path else base
+    if not ref.path or has_package(client, location):
+        return location, None
+    found = client.stores.registry.search_logged_models(
+        [run.info.experiment_id],
+        filter_string=f"name = {_quoted(ref.path)} AND source_run_id = {_quoted(ref.run_id)}",
+        max_results=1,
+    ).items
+    if not found:
+        raise NotFoundError(
+            f"runs:/{ref.run_id}/{ref.path} holds no model: there is no MLmodel at "
+            f"{location} and the run logged no model named {ref.path!r}. Log one there "
+            "first (plinth.log_model or mlflow.<flavor>.log_model)."
+        )
+    return found[0].artifact_location, found[0]
+
+
+def has_package(client: Client, location: str) -> bool:
+    """Whether an ``MLmodel`` file is at ``location`` (a local path or a store's URI)."""
+    local = local_path(location)
+    if local is not None:
+        return (local / MLMODEL_FILE).is_file()
+    store, path = client.artifact_store_for(location)
+    return store.exists(f"{path}/{MLMODEL_FILE}" if path else MLMODEL_FILE)
+
+
+def local_path(location: str) -> Path | None:
+    """The local directory a location names, or ``None`` for a remote one."""
+    parts = urlsplit(location)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return Path(parts.path)
+    if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
+        return Path(location).expanduser().absolute()
+    return None
+
+
+def _quoted(value: str) -> str:
+    """A string literal of the search-filter grammar (a doubled quote stands for one)."""
+    return "'" + value.replace("'", "''") + "'"

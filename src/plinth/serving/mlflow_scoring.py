@@ -253,6 +253,10 @@ def _default_names(rows: list[Any], signature: ModelSignature | None) -> list[st
 def _records_input(value: object, signature: ModelSignature | None, *, field: str) -> ModelInput:
     if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
         raise InvalidArgumentError(f"{field} must be a list of objects, one per row.")
+    if not value:  # no rows, so no columns either: say the first, not the second
+        raise InvalidArgumentError(
+            f"The request holds no rows ({field} is empty); send at least one."
+        )
     names = list(dict.fromkeys(chain.from_iterable(value)))
     columns = {name: [row.get(name) for row in value] for name in names}
     return _columns_input(columns, signature, field, None)

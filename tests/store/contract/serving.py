@@ -343,6 +343,16 @@ class ServingStoreContract:
         assert decision.action is CanaryAction.ADVANCE, decision.reason
         assert admin_registry.get_model_version("churn", "2").current_stage is Stage.PRODUCTION
 
+    def test_routes_and_shadows_change_only_through_a_running_canary(self, stores: Stores) -> None:
+        self.start(stores)
+        running = stores.serving.get_endpoint("churn")
+        shadow = route("3", 0, role=RouteRole.SHADOW)
+        # What adding a shadow sends: the current routes (the canary's among them) and it.
+        for routes in ([*running.routes, shadow], [route("1")]):
+            with pytest.raises(ConflictError, match="canary of churn/2 is running"):
+                stores.serving.set_routes("churn", routes)
+        assert stores.serving.get_endpoint("churn").routes == running.routes
+
     def test_a_routed_version_cannot_be_deleted_or_its_model_renamed(
         self, stores: Stores, admin_registry: RegistryStore
     ) -> None:

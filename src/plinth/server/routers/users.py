@@ -80,7 +80,9 @@ def revoke_token(token_id: str, store: Store) -> None:
     store.revoke_token(token_id)
 
 
-@router.post("/tokens/verify", dependencies=ADMIN)
+@router.post("/tokens/verify", dependencies=[Depends(require(Role.VIEWER))])
 def verify_token(body: TokenVerify, store: Store) -> User | None:
-    """The active user owning the token with that secret, or ``null``."""
+    """The active user owning the token with that secret, or ``null``. Any user may ask:
+    data-plane replicas check their callers' tokens here under a service user's token, and
+    the answer tells nothing to someone who does not already hold the secret."""
     return store.authenticate(body.secret)

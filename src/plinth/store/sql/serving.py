@@ -143,14 +143,17 @@ class SqlServingStore(RegistryLinks, ServingStore):
         reason: str | None = None,
         expected_revision: int | None = None,
     ) -> Endpoint:
-        checked = validate_routes(routes)
-        self._check(checked)
         current = self.get_endpoint(name)
         if current.canary is not None:
+            # Checked first: the routes given back with a shadow added hold the canary's
+            # route, which validation would refuse with a message about something else.
             raise ConflictError(
-                f"A canary of {current.canary.route.model_version} is running on {name!r}; "
-                "promote it (`plinth endpoints promote`) or roll it back first."
+                f"A canary of {current.canary.route.model_version} is running on {name!r}: "
+                "its routes, shadows included, change only through it. Promote it (`plinth "
+                "endpoints promote`) or roll it back first."
             )
+        checked = validate_routes(routes)
+        self._check(checked)
         revision = current.revision if expected_revision is None else expected_revision
         return self._apply(
             current,
