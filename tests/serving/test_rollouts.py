@@ -24,6 +24,15 @@ def send(http: httpx.Client, endpoint: str, *, calls: int = 2, n: int = 1) -> li
     return [http.post(f"/v2/models/{endpoint}/infer", json=body) for _ in range(n)]
 
 
+def wait_loaded(http: httpx.Client, endpoint: str) -> None:
+    """Until the replica behind ``http`` has loaded ``endpoint``."""
+    wait_for(
+        lambda: http.get(f"/v2/models/{endpoint}/ready").status_code == 200,
+        timeout=5,
+        what=f"the replica to load {endpoint}",
+    )
+
+
 def test_canary_ramps_to_completion(serving_env: Serving) -> None:
     register_models(serving_env.server.settings, name="risk")
     # The canary takes all traffic and completes only once approved for Production.
@@ -96,11 +105,7 @@ def test_a_replica_follows_route_changes_without_dropping_requests(serving_env: 
     serving.create_endpoint("replicated", "churn/1", client=serving_env.client)
     headers = {"Authorization": f"Bearer {server.admin_token}"}
     with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=headers) as http:
-        wait_for(
-            lambda: http.get("/v2/models/replicated/ready").status_code == 200,
-            timeout=5,
-            what="the replica to load the endpoint",
-        )
+        wait_loaded(http, "replicated")
         statuses: list[int] = []
         versions: list[str] = []
         stop = threading.Event()
@@ -149,11 +154,7 @@ def test_a_replica_with_a_service_users_token_authenticates_callers(
     serving.create_endpoint("svc", "churn/1", client=admin)
     caller = {"Authorization": f"Bearer {caller_token}"}
     with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=caller) as http:
-        wait_for(
-            lambda: http.get("/v2/models/svc/ready").status_code == 200,
-            timeout=5,
-            what="the replica to load the endpoint",
-        )
+        wait_loaded(http, "svc")
         answered = send(http, "svc")[0]
         anonymous = httpx.post(f"{url}/v2/models/svc/infer", json=oip_body([{"calls": 1}]))
 
