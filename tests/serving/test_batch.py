@@ -12,6 +12,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -510,6 +511,51 @@ def test_the_process_pool_yields_every_result_with_few_tasks_in_flight() -> None
 
     assert sorted([first, *rest]) == list(range(12))
     assert in_flight_at_first_result <= 3
+
+
+KILLED_JOB = """
+import os, sys, time
+from plinth.serving.chunks import LocalProcessExecutor
+
+def pid_then_sleep(_: int) -> int:
+    pid = os.getpid()
+    print(pid, flush=True)
+    time.sleep(60)
+    return pid
+
+if __name__ == "__main__":
+    with LocalProcessExecutor(2) as executor:
+        list(executor.map_unordered(pid_then_sleep, range(2)))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie nobody reaped has ended too
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers follow their parent on Linux")
+def test_workers_of_a_killed_job_end_with_it(tmp_path: Path) -> None:
+    # SIGKILL runs no clean-up in the job: its workers must not score on for nobody.
+    script = tmp_path / "job.py"
+    script.write_text(KILLED_JOB)
+    job = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert job.stdout is not None
+    workers = [int(job.stdout.readline()) for _ in range(2)]
+    assert all(_alive(pid) for pid in workers)
+
+    job.kill()
+    job.wait()
+
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
 
 
 def test_progress_shows_rows_and_rows_per_second(

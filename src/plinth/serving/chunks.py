@@ -25,6 +25,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import select
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -358,6 +361,40 @@ class ChunkExecutor(Protocol):
         """``fn(task)`` for every task, in completion order."""
 
 
+def _init_worker(
+    job: int, initializer: Callable[..., object] | None, initargs: tuple[Any, ...]
+) -> None:
+    _end_with(job)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _end_with(job: int) -> None:
+    """End this worker when the job process ``job`` ends: a job killed with SIGKILL runs no
+    clean-up, and its workers would score on for nobody (under ``forkserver`` they are not
+    even its children, and the fork server lives as long as they do)."""
+    try:
+        handle: int | None = os.pidfd_open(job)
+    except (AttributeError, OSError):  # not Linux 5.3+: poll the pid instead
+        handle = None
+    threading.Thread(target=_exit_after, args=(job, handle), daemon=True).start()
+
+
+def _exit_after(job: int, handle: int | None) -> None:
+    if handle is not None:
+        select.select([handle], [], [])  # readable once the process has ended
+    else:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(job, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # alive, under another user
+                continue
+    os._exit(1)
+
+
 class LocalProcessExecutor:
     """A pool of ``workers`` processes on this machine (``workers=1`` runs in-process).
 
@@ -451,8 +488,8 @@ class LocalProcessExecutor:
             self._pool = ProcessPoolExecutor(
                 self._workers,
                 mp_context=context,
-                initializer=self._initializer,
-                initargs=self._initargs,
+                initializer=_init_worker,
+                initargs=(os.getpid(), self._initializer, self._initargs),
             )
         return self._pool
 
