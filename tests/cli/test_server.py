@@ -101,6 +101,7 @@ def test_server_prints_where_the_new_admin_token_is_and_serves_with_auth(tmp_pat
     assert users == ["admin"]
     assert anonymous.status_code == 401
     assert f"Its token is in {home / 'admin.token'}" in output
+    assert output.count("Created user 'admin'") == 1
     assert url in output
     assert f"{url}/docs" in output
 

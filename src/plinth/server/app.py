@@ -51,7 +51,8 @@ def create_app(
         artifact_store = artifact_store_from_uri(settings.artifact_root)
     _inspect_packages_in(artifact_store, stores)
     if auth and bootstrap_admin(stores.auth, settings.admin_token_path):
-        log.warning("Created user 'admin'; its token is in %s", settings.admin_token_path)
+        # Info, not a warning: `plinth server` says so in its banner (it was printed twice).
+        log.info("Created user 'admin'; its token is in %s", settings.admin_token_path)
     app = FastAPI(
         title="Plinth",
         version=__version__,
