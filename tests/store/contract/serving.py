@@ -364,6 +364,16 @@ class ServingStoreContract:
         with pytest.raises(PermissionDeniedError, match="cannot be renamed"):
             admin_registry.rename_registered_model("churn", "churn-renamed")
 
+        # At the 100% step the routes no longer name the baseline, which a rollback restores.
+        request = admin_registry.request_promotion("churn", "2", stage=Stage.PRODUCTION)
+        admin_registry.approve_promotion(request.request_id)  # archives v1 (MLflow's rule)
+        stores.serving.record_route_stats([stats("2", requests=150)])
+        assert stores.serving.advance_canary("churn").next_weight == 25
+        stores.serving.record_route_stats([stats("2", requests=150, replica="r2")])
+        assert stores.serving.advance_canary("churn").next_weight == 100
+        with pytest.raises(PermissionDeniedError, match="endpoint 'churn' \\(baseline\\)"):
+            admin_registry.delete_model_version("churn", "1")
+
         stores.serving.rollback("churn")
         admin_registry.delete_model_version("churn", "2")
         stores.serving.set_routes("churn", [route("1"), route("3", 0, role=RouteRole.SHADOW)])

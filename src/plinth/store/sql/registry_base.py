@@ -276,10 +276,13 @@ def _served_version(s: Session, name: str, version: int | None) -> tuple[int, st
     A-B variant or shadow), with where; None if none is. Endpoints are few and their routes
     one JSON document each, read here rather than through the serving store, which stands
     on the registry."""
-    for endpoint, routes_json in s.execute(
-        select(EndpointRow.name, EndpointRow.routes_json).order_by(EndpointRow.name)
-    ):
-        for route in json.loads(routes_json or "[]"):
+    rows = select(EndpointRow.name, EndpointRow.routes_json, EndpointRow.canary_json)
+    for endpoint, routes_json, canary_json in s.execute(rows.order_by(EndpointRow.name)):
+        # A running canary's baseline serves again on a rollback, also at its 100% step
+        # where the routes no longer name it.
+        canary = json.loads(canary_json) if canary_json else {}
+        baseline = [{**canary["baseline"], "role": "baseline"}] if "baseline" in canary else []
+        for route in [*json.loads(routes_json or "[]"), *baseline]:
             if route.get("model_name") != name:
                 continue
             number = int(str(route.get("version")))
