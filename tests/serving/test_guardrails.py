@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from plinth.entities.guardrails import CanaryAction, decide_canary, evaluate_slo
-from plinth.entities.route_stats import LATENCY_BOUNDS_MS, RouteStats, summed
+from plinth.entities.guardrails import CanaryAction, CanaryDecision, decide_canary, evaluate_slo
+from plinth.entities.route_stats import LATENCY_BOUNDS_MS, RouteStats, WindowStats, summed
 from plinth.entities.serving import CanaryPlan, Route, RouteRole, Slo
 
 T0 = 1_700_000_000_000
@@ -102,18 +102,31 @@ def test_a_plan_written_before_started_at_existed_reads_its_step_start() -> None
 
 def test_a_canary_refusing_more_input_than_its_baseline_rolls_back() -> None:
     canary = summed([observed([1.0] * 150, invalid=30)])
+    end_of_step = T0 + 61_000
+
+    def decide(baseline: WindowStats, at: int = end_of_step) -> CanaryDecision:
+        return decide_canary(plan(), canary, now_ms=at, baseline=baseline)
+
     refusing_little = summed([observed([1.0] * 1_000, invalid=10)])
-    decision = decide_canary(plan(), canary, now_ms=T0, baseline=refusing_little)
+    decision = decide(refusing_little)
     assert decision.action is CanaryAction.ROLLBACK and "30 of the canary's 150" in decision.reason
-    # The same share as the baseline: the traffic's, not the canary's.
-    refusing_as_much = summed([observed([1.0] * 1_000, invalid=195)])
-    decision = decide_canary(plan(), canary, now_ms=T0, baseline=refusing_as_much)
-    assert decision.action is CanaryAction.WAIT
-    # Judged only once the step's min_requests came in.
-    few = summed([observed([1.0] * 50, invalid=25)])
-    assert decide_canary(plan(), few, now_ms=T0, baseline=refusing_little).action is (
-        CanaryAction.WAIT
-    )
+    # Judged once the step's interval is over, not on its first requests.
+    assert decide(refusing_little, at=T0).action is CanaryAction.WAIT
+    # The traffic's share, not the canary's: the baseline refuses as much, or fails on it.
+    assert decide(summed([observed([1.0] * 1_000, invalid=195)])).action is CanaryAction.ADVANCE
+    failing = summed([observed([1.0] * 1_000, errors=150, invalid=45)])
+    assert decide(failing).action is CanaryAction.ADVANCE
+    # A baseline that served fewer than min_requests in the step is no evidence.
+    assert decide(summed([observed([1.0] * 99)])).action is CanaryAction.ADVANCE
+
+
+def test_a_canary_refusing_a_little_more_by_chance_is_not_rolled_back() -> None:
+    # 4% against 1% of 1,900 with a 1% limit: 2 points over it, within sampling noise of
+    # 100 requests (z ~ 1).
+    canary = summed([observed([1.0] * 104, invalid=4)])
+    baseline = summed([observed([1.0] * 1_900, invalid=19)])
+    decision = decide_canary(plan(), canary, now_ms=T0 + 61_000, baseline=baseline)
+    assert decision.action is CanaryAction.ADVANCE
 
 
 def test_slo_status_and_budget_burn() -> None:

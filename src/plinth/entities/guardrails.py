@@ -10,6 +10,7 @@ requests do, without waiting for the thousandth.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,6 +18,9 @@ from plinth.entities.route_stats import WindowStats, bucket_of
 from plinth.entities.serving import CanaryPlan, Slo
 
 P99 = 0.99
+CERTAIN_Z = 3.09
+"""One-sided z of a 0.1% chance: how far beyond the limit a difference of two sampled
+shares must lie before it is taken as the canary's, not the sample's."""
 
 
 class CanaryAction(StrEnum):
@@ -47,13 +51,19 @@ def decide_canary(
 ) -> CanaryDecision:
     """What the controller does next with a canary whose current step saw ``stats`` (and
     its baseline ``baseline``, over the same time)."""
-    breach = _certain_breach(plan, stats) or _refuses_more(plan, stats, baseline)
+    breach = _certain_breach(plan, stats)
     if breach:
         return _decision(CanaryAction.ROLLBACK, breach, stats)
+    elapsed_s = (now_ms - plan.step_started_at) / 1000
+    if elapsed_s >= plan.interval_s and stats.requests >= max(plan.min_requests, 1):
+        # Judged on all the step's requests, before waiting for enough judged ones: a
+        # canary refusing every request would otherwise wait forever.
+        refused = _refuses_more(plan, stats, baseline)
+        if refused:
+            return _decision(CanaryAction.ROLLBACK, refused, stats)
     if stats.judged < plan.min_requests:
         reason = f"{stats.judged}/{plan.min_requests} requests in step {plan.current_weight}%"
         return _decision(CanaryAction.WAIT, reason, stats)
-    elapsed_s = (now_ms - plan.step_started_at) / 1000
     if elapsed_s < plan.interval_s:
         reason = f"step {plan.current_weight}% runs {plan.interval_s - elapsed_s:.0f}s more"
         return _decision(CanaryAction.WAIT, reason, stats)
@@ -98,20 +108,29 @@ def _certain_breach(plan: CanaryPlan, stats: WindowStats) -> str | None:
 
 
 def _refuses_more(plan: CanaryPlan, stats: WindowStats, baseline: WindowStats | None) -> str | None:
-    """The canary refused as invalid a larger share of its requests than the baseline did of
-    the same traffic, by more than the error-rate limit: it fails on input the baseline
-    takes (a stricter signature, missing values it cannot score). Invalid requests are
-    otherwise the callers' and never count as errors."""
-    if plan.max_error_rate is None or baseline is None or not baseline.requests:
+    """The canary refused as invalid a larger share of its step's requests than the
+    baseline failed (invalid or errors) of the same traffic, by more than the error-rate
+    limit and beyond chance: it fails on input the baseline takes (a stricter signature,
+    missing values it cannot score). Invalid requests are otherwise the callers' and never
+    count as errors. Judged once the step's interval and requests are in, only while the
+    baseline serves part of the step (not at 100%) and served at least as many requests."""
+    if plan.max_error_rate is None or baseline is None:
         return None
-    if stats.requests < max(plan.min_requests, 1):
+    if baseline.requests < max(plan.min_requests, 1):
         return None
-    mine, theirs = stats.invalid / stats.requests, baseline.invalid / baseline.requests
-    if mine - theirs <= plan.max_error_rate:
+    mine = stats.invalid / stats.requests
+    theirs = (baseline.invalid + baseline.errors) / baseline.requests
+    excess = mine - theirs - plan.max_error_rate
+    if excess <= 0:
         return None
+    spread = math.sqrt(
+        mine * (1 - mine) / stats.requests + theirs * (1 - theirs) / baseline.requests
+    )
+    if spread > 0 and excess / spread < CERTAIN_Z:
+        return None  # within what sampling alone could produce
     return (
         f"{stats.invalid} of the canary's {stats.requests} requests were refused as invalid "
-        f"({mine:.2%}) against {theirs:.2%} of the baseline's: it fails on input the "
+        f"({mine:.2%}) against {theirs:.2%} of the baseline's failing: it fails on input the "
         f"baseline takes (limit {plan.max_error_rate:g} more)"
     )
 

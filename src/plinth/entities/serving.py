@@ -170,6 +170,8 @@ class CanaryPlan:
         step_offset: The canary's stats of the step's first minute already counted when
             the step began (stats are per-minute running totals), subtracted when judging
             the step, so a step is judged on its own requests only.
+        baseline_offset: The same for the baseline route, whose share of refused requests
+            the canary's is compared with.
         started_at: Epoch ms when the canary started (a rejection of its version's
             Production request after this rolls it back).
         completing: Set (compare-and-set) by whoever completes the canary, before the
@@ -189,6 +191,7 @@ class CanaryPlan:
     started_by: str
     reason: str | None = None
     step_offset: dict[str, object] = field(default_factory=dict)
+    baseline_offset: dict[str, object] = field(default_factory=dict)
     started_at: int = 0
     completing: bool = False
 
@@ -214,6 +217,7 @@ class CanaryPlan:
             "started_by": self.started_by,
             "reason": self.reason,
             "step_offset": self.step_offset,
+            "baseline_offset": self.baseline_offset,
             "started_at": self.started_at,
             "completing": self.completing,
         }
@@ -236,6 +240,7 @@ class CanaryPlan:
             started_by=str(data["started_by"]),
             reason=None if data.get("reason") is None else str(data["reason"]),
             step_offset=_mapping(data.get("step_offset") or {}),
+            baseline_offset=_mapping(data.get("baseline_offset") or {}),
             # Plans written before started_at existed: their current step's start.
             started_at=int(str(data.get("started_at", data["step_started_at"]))),
             completing=bool(data.get("completing", False)),

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -340,7 +341,7 @@ class DataPlane:
             status, error = "invalid", exc.message
             raise
         except Exception as exc:
-            missing = await self._missing_values_caused(served, prepared)
+            missing = _missing_values(prepared) if _blames_missing_values(exc) else None
             if missing:
                 # The caller's input, not the model: the signature lets NaN through (as
                 # MLflow's does), but counting this against the version would let one bad
@@ -352,7 +353,7 @@ class DataPlane:
                     "hold NaN or null. Fill them, or serve a model that takes missing values "
                     f"(the model raised {type(exc).__name__}: {exc})."
                 )
-                log.warning("Request %s refused: %s", request_id, error)
+                log.debug("Request %s refused: %s", request_id, error)
                 raise InvalidArgumentError(error) from exc
             status = "error"
             error_id = uuid.uuid4().hex[:12]
@@ -368,20 +369,6 @@ class DataPlane:
         finally:
             self._record(name, route, data, outputs, status, error, request_id, started, arrived)
         return outputs
-
-    async def _missing_values_caused(self, served: ServedModel, prepared: Any) -> str | None:
-        """Where the input holds NaN or null, if those made the model raise: proven by the
-        model scoring the same input with them filled (zeros, empty strings). None when the
-        input has none, cannot be filled, or the model fails on the filled copy too (then
-        its error is its own). Runs only after the model raised, never on the hot path."""
-        missing = _missing_values(prepared)
-        if not missing:
-            return None
-        try:
-            await served.batcher.predict(_filled(prepared), alone=await self._is_alone())
-        except Exception:
-            return None
-        return missing
 
     def _record(
         self,
@@ -519,28 +506,16 @@ def _missing_values(data: Any) -> str | None:
     return None
 
 
-def _filled(data: Any) -> Any:
-    """A copy of a prepared input with NaN and null replaced by a value of each column's
-    kind: 0 for numbers, False for booleans, "" for anything else."""
-    if isinstance(data, pd.DataFrame):
-        return data.fillna({column: _fill_value(data[column]) for column in data.columns})
-    if isinstance(data, dict):
-        return {name: _filled(value) for name, value in data.items()}
-    if isinstance(data, pd.Series):
-        return data.fillna(_fill_value(data))
-    if isinstance(data, np.ndarray):
-        filled = data.copy()
-        filled[pd.isna(data)] = _fill_value(pd.Series(data.ravel()))
-        return filled
-    return data
+_MISSING_VALUE_WORDS = re.compile(r"\b(nan|none|nonetype|null|missing values?)\b", re.IGNORECASE)
+"""What libraries say when they refuse missing values: scikit-learn's "Input X contains
+NaN", an encoder's "Found unknown categories [None]", a transform's "... of type NoneType"."""
 
 
-def _fill_value(column: pd.Series[Any]) -> bool | int | str:
-    if pd.api.types.is_bool_dtype(column):
-        return False
-    if pd.api.types.is_numeric_dtype(column):
-        return 0
-    return ""
+def _blames_missing_values(exc: BaseException) -> bool:
+    """Whether the model's error names missing values as its cause. Only then is a request
+    holding them the caller's fault: a model failing for another reason on such a request
+    still fails as the model (its error counted and logged with an id)."""
+    return bool(_MISSING_VALUE_WORDS.search(f"{type(exc).__name__}: {exc}"))
 
 
 def _signature_columns(model: LoadedModel, data: Any) -> Any:

@@ -225,7 +225,11 @@ class ServingStoreContract:
         stores.serving.record_route_stats([baseline, stats("2", requests=101, invalid=1)])
         assert stores.serving.advance_canary("churn").action is CanaryAction.ADVANCE
 
-        stores.serving.record_route_stats([stats("2", requests=100, invalid=40, replica="r2")])
+        step = [
+            stats("1", requests=300, invalid=3, route_label="primary", replica="r2"),
+            stats("2", requests=100, invalid=40, replica="r2"),
+        ]
+        stores.serving.record_route_stats(step)
         decision = stores.serving.advance_canary("churn")
 
         assert decision.action is CanaryAction.ROLLBACK

@@ -206,8 +206,8 @@ class SqlServingStore(RegistryLinks, ServingStore):
             min_requests=int(validate_non_negative("min_requests", min_requests)),
             started_by=self.actor,
             reason=reason,
-            step_offset=self._canary_stats(name, route.version, started).to_json(),
         )
+        plan = self._step_offsets(name, plan, started)
         routes = canary_routes(current, plan)
         self._check([plan.route])
         return self._apply(
@@ -248,11 +248,15 @@ class SqlServingStore(RegistryLinks, ServingStore):
                 error_rate=None,
                 p99_ms=None,
             )
-        offset = WindowStats.from_json(plan.step_offset)
         rows = self.list_route_stats(name, since_ms=minute_of(plan.step_started_at))
-        stats = by_route(rows, RouteRole.CANARY.value, plan.route.version).minus(offset)
-        # The baseline over the step's minutes, for the share of requests each refuses.
-        baseline = by_route(rows, RouteRole.PRIMARY.value, plan.baseline.version)
+        stats = by_route(rows, RouteRole.CANARY.value, plan.route.version)
+        stats = stats.minus(WindowStats.from_json(plan.step_offset))
+        # The baseline over the same step, for the share of requests each refuses; at the
+        # 100% step it serves nothing to compare with.
+        baseline = None
+        if plan.current_weight < 100:
+            baseline = by_route(rows, RouteRole.PRIMARY.value, plan.baseline.version)
+            baseline = baseline.minus(WindowStats.from_json(plan.baseline_offset))
         decided = decide_canary(plan, stats, now_ms=now, baseline=baseline)
         decision = self._governed(plan, decided)
         if decision.action is CanaryAction.ADVANCE:
@@ -262,8 +266,8 @@ class SqlServingStore(RegistryLinks, ServingStore):
                 step_index=plan.step_index + 1,
                 step_started_at=now,
                 route=plan.route.with_weight(decision.next_weight),
-                step_offset=self._canary_stats(name, plan.route.version, now).to_json(),
             )
+            step = self._step_offsets(name, step, now)
             self._apply(
                 current,
                 canary_routes(current, step),
@@ -302,10 +306,13 @@ class SqlServingStore(RegistryLinks, ServingStore):
             return decision
         return replace(decision, action=CanaryAction.WAIT, reason=denied, next_weight=None)
 
-    def _canary_stats(self, name: str, version: str, since_ms: int) -> WindowStats:
-        """The canary route's running totals from the minute of ``since_ms`` on."""
-        rows = self.list_route_stats(name, since_ms=minute_of(since_ms))
-        return by_route(rows, RouteRole.CANARY.value, version)
+    def _step_offsets(self, name: str, plan: CanaryPlan, now: int) -> CanaryPlan:
+        """``plan`` with the canary's and the baseline's running totals of the minute its
+        step starts in: counted before the step began, they are taken off its stats."""
+        rows = self.list_route_stats(name, since_ms=minute_of(now))
+        canary = by_route(rows, RouteRole.CANARY.value, plan.route.version)
+        baseline = by_route(rows, RouteRole.PRIMARY.value, plan.baseline.version)
+        return replace(plan, step_offset=canary.to_json(), baseline_offset=baseline.to_json())
 
     def promote(self, name: str, *, reason: str | None = None) -> Endpoint:
         current = self.get_endpoint(name)

@@ -1,0 +1,84 @@
+"""Which model errors on a request holding NaN or null are the caller's: only those whose
+message names the missing values, as the libraries' own errors do. Real scikit-learn
+pipelines raise here; nothing is faked."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+from plinth.serving.dataplane import _blames_missing_values, _missing_values
+
+FRAME = pd.DataFrame(
+    {"plan": ["basic", "pro"] * 50, "tenure": np.linspace(1.0, 72.0, 100).round(2)}
+)
+LABELS = (FRAME["tenure"] < 24).astype(int)
+
+
+def pipeline(plan: Any, tenure: Any) -> Any:
+    columns = ColumnTransformer([("plan", plan, ["plan"]), ("tenure", tenure, ["tenure"])])
+    return make_pipeline(columns, LogisticRegression(max_iter=500)).fit(FRAME, LABELS)
+
+
+def raised(model: Any, row: dict[str, Any]) -> BaseException:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception) as caught:  # any library error
+            model.predict(pd.DataFrame([row]))
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("model", "row", "column"),
+    [
+        pytest.param(
+            pipeline(OneHotEncoder(), "passthrough"),
+            {"plan": None, "tenure": 3.0},
+            "'plan'",
+            id="unknown-category-None",
+        ),
+        pytest.param(
+            pipeline(OneHotEncoder(), "passthrough"),
+            {"plan": "pro", "tenure": float("nan")},
+            "'tenure'",
+            id="input-contains-NaN",
+        ),
+        pytest.param(
+            pipeline(OneHotEncoder(handle_unknown="ignore"), FunctionTransformer(np.log)),
+            {"plan": "pro", "tenure": None},
+            "'tenure'",
+            id="ufunc-on-NoneType",
+        ),
+    ],
+)
+def test_library_errors_about_missing_values_blame_them(
+    model: Any, row: dict[str, Any], column: str
+) -> None:
+    error = raised(model, row)
+
+    assert _blames_missing_values(error), error
+    assert column in str(_missing_values(pd.DataFrame([row])))
+
+
+def test_other_errors_stay_the_models() -> None:
+    class Broken(Exception):
+        pass
+
+    assert not _blames_missing_values(ValueError("calls == 99 is not handled"))
+    assert not _blames_missing_values(Broken("nanoseconds overflow"))
+
+
+def test_missing_values_are_found_in_frames_tensors_and_arrays() -> None:
+    assert _missing_values(pd.DataFrame({"a": [1.0], "b": ["x"]})) is None
+    tensors = {"x": np.array([1.0, np.nan]), "y": np.array([1.0, 2.0])}
+    assert _missing_values(tensors) == "input(s) 'x'"
+    assert _missing_values(np.array(["a", None], dtype=object)) == "the input"
+    assert _missing_values(np.array([1, 2])) is None
