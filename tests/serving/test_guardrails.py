@@ -120,6 +120,15 @@ def test_a_canary_refusing_more_input_than_its_baseline_rolls_back() -> None:
     assert decide(summed([observed([1.0] * 99)])).action is CanaryAction.ADVANCE
 
 
+@pytest.mark.parametrize("requests", [1, 3])
+def test_a_few_refused_requests_are_no_evidence(requests: int) -> None:
+    canary = summed([observed([1.0] * requests, invalid=requests)])
+    baseline = summed([observed([1.0] * requests)])
+    tiny = plan(min_requests=0)
+    decision = decide_canary(tiny, canary, now_ms=T0 + 61_000, baseline=baseline)
+    assert decision.action is not CanaryAction.ROLLBACK, decision.reason
+
+
 def test_a_canary_refusing_a_little_more_by_chance_is_not_rolled_back() -> None:
     # 4% against 1% of 1,900 with a 1% limit: 2 points over it, within sampling noise of
     # 100 requests (z ~ 1).

@@ -68,12 +68,31 @@ def test_library_errors_about_missing_values_blame_them(
     assert column in str(_missing_values(pd.DataFrame([row])))
 
 
-def test_other_errors_stay_the_models() -> None:
-    class Broken(Exception):
-        pass
+def test_pandas_refusals_of_missing_values_blame_them() -> None:
+    with pytest.raises(ValueError) as cast:
+        pd.Series([1.0, None]).astype("int64")
+    with pytest.raises(TypeError) as truth:
+        bool(pd.NA)
+    with pytest.raises(ValueError) as to_int:
+        int(float("nan"))
 
-    assert not _blames_missing_values(ValueError("calls == 99 is not handled"))
-    assert not _blames_missing_values(Broken("nanoseconds overflow"))
+    assert all(_blames_missing_values(e.value) for e in (cast, truth, to_int))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("calls == 99 is not handled"),
+        RuntimeError("nanoseconds overflow"),
+        # The model's own bugs, whatever their words: an attribute never loaded, a column
+        # it selects that does not exist.
+        AttributeError("'NoneType' object has no attribute 'get'"),
+        KeyError("None of [Index(['n_calls'], dtype='str')] are in the [columns]"),
+        ValueError("None of the thresholds were met"),
+    ],
+)
+def test_other_errors_stay_the_models(error: BaseException) -> None:
+    assert not _blames_missing_values(error)
 
 
 def test_missing_values_are_found_in_frames_tensors_and_arrays() -> None:

@@ -120,13 +120,17 @@ def _refuses_more(plan: CanaryPlan, stats: WindowStats, baseline: WindowStats | 
         return None
     mine = stats.invalid / stats.requests
     theirs = (baseline.invalid + baseline.errors) / baseline.requests
-    excess = mine - theirs - plan.max_error_rate
-    if excess <= 0:
+    if mine - theirs <= plan.max_error_rate:
         return None
+    # Agresti-Caffo: one refused and one served request added to each side keep a few
+    # requests (all refused on one side, none on the other) from looking certain.
+    adjusted = (stats.invalid + 1) / (stats.requests + 2)
+    base = (baseline.invalid + baseline.errors + 1) / (baseline.requests + 2)
     spread = math.sqrt(
-        mine * (1 - mine) / stats.requests + theirs * (1 - theirs) / baseline.requests
+        adjusted * (1 - adjusted) / (stats.requests + 2)
+        + base * (1 - base) / (baseline.requests + 2)
     )
-    if spread > 0 and excess / spread < CERTAIN_Z:
+    if (adjusted - base - plan.max_error_rate) / spread < CERTAIN_Z:
         return None  # within what sampling alone could produce
     return (
         f"{stats.invalid} of the canary's {stats.requests} requests were refused as invalid "

@@ -382,7 +382,11 @@ def _end_with(job: int) -> None:
 
 def _exit_after(job: int, handle: int | None) -> None:
     if handle is not None:
-        select.select([handle], [], [])  # readable once the process has ended
+        # poll, not select: a worker forked from a job holding many files gets a pidfd
+        # past select's limit of 1024.
+        watch = select.poll()
+        watch.register(handle, select.POLLIN)
+        watch.poll()  # readable once the process has ended
     else:
         while True:
             time.sleep(1.0)

@@ -348,13 +348,15 @@ class DataPlane:
                 # client trip its guardrails and roll a healthy canary back. (A canary that
                 # refuses more such input than its baseline is caught by its guardrails.)
                 status = "invalid"
-                error = (
+                public = (
                     f"The model {route.model_version} cannot score missing values: {missing} "
-                    "hold NaN or null. Fill them, or serve a model that takes missing values "
-                    f"(the model raised {type(exc).__name__}: {exc})."
+                    "hold NaN or null. Fill them, or serve a model that takes missing values."
                 )
-                log.debug("Request %s refused: %s", request_id, error)
-                raise InvalidArgumentError(error) from exc
+                # The model's own words go to the prediction log and the server log, not to
+                # the caller (as for any model error: they may name its internals).
+                error = f"{public} (the model raised {type(exc).__name__}: {exc})"
+                log.info("Request %s refused: %s", request_id, error)
+                raise InvalidArgumentError(public) from exc
             status = "error"
             error_id = uuid.uuid4().hex[:12]
             error = f"{type(exc).__name__}: {exc} (error id {error_id})"
@@ -506,16 +508,25 @@ def _missing_values(data: Any) -> str | None:
     return None
 
 
-_MISSING_VALUE_WORDS = re.compile(r"\b(nan|none|nonetype|null|missing values?)\b", re.IGNORECASE)
-"""What libraries say when they refuse missing values: scikit-learn's "Input X contains
-NaN", an encoder's "Found unknown categories [None]", a transform's "... of type NoneType"."""
+_MISSING_VALUE_ERRORS = re.compile(
+    r"contains NaN"  # scikit-learn: "Input X contains NaN"
+    r"|unknown categor(?:y|ies)[^\]]*\[(?:None|nan|np\.float64\(nan\))"  # its encoders
+    r"|'NoneType'|type NoneType|float NaN"  # float(None), a NumPy ufunc on None, int(nan)
+    r"|NA or inf|value of NA|NaTType",  # pandas: a cast, a truth test, a date of NA
+    re.IGNORECASE,
+)
+"""What libraries say when they refuse a missing value, phrase by phrase (a bare "None" or
+"nan" is in many errors about other things)."""
 
 
 def _blames_missing_values(exc: BaseException) -> bool:
-    """Whether the model's error names missing values as its cause. Only then is a request
-    holding them the caller's fault: a model failing for another reason on such a request
-    still fails as the model (its error counted and logged with an id)."""
-    return bool(_MISSING_VALUE_WORDS.search(f"{type(exc).__name__}: {exc}"))
+    """Whether the model's error is a library's refusal of missing values. Only then is a
+    request holding them the caller's fault: a model failing for another reason on such a
+    request still fails as the model (its error counted and logged with an id). Attribute
+    and key errors are the model's own bugs, whatever their message says."""
+    if not isinstance(exc, ValueError | TypeError):
+        return False
+    return bool(_MISSING_VALUE_ERRORS.search(f"{type(exc).__name__}: {exc}"))
 
 
 def _signature_columns(model: LoadedModel, data: Any) -> Any:
