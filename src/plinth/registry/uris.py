@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from plinth.artifacts.base import normalize_path
 from plinth.client import Client
 from plinth.entities import model_uris
-from plinth.entities.registry import LoggedModel, ModelVersion, Stage
+from plinth.entities.registry import LoggedModel, LoggedModelStatus, ModelVersion, Stage
 from plinth.errors import InvalidArgumentError, NotFoundError
 from plinth.models.mlmodel import MLMODEL_FILE
 
@@ -175,7 +175,11 @@ def run_package_location(client: Client, ref: RunsUri) -> tuple[str, LoggedModel
         return location, None
     found = client.stores.registry.search_logged_models(
         [run.info.experiment_id],
-        filter_string=f"name = {_quoted(ref.path)} AND source_run_id = {_quoted(ref.run_id)}",
+        # A failed upload left no package to load.
+        filter_string=(
+            f"name = {_quoted(ref.path)} AND source_run_id = {_quoted(ref.run_id)} "
+            f"AND status != '{LoggedModelStatus.FAILED.value}'"
+        ),
         max_results=1,
     ).items
     if not found:
