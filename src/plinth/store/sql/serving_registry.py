@@ -43,8 +43,9 @@ class RegistryLinks(ServingRecords):
                 registry.get_model_version(route.model_name, route.version)
             except NotFoundError as exc:
                 raise NotFoundError(
-                    f"Endpoint {endpoint!r} cannot roll back to {route.model_version}: it was "
-                    "deleted since. Set its routes instead (`plinth endpoints traffic`)."
+                    f"Endpoint {endpoint!r} cannot roll back to {route.model_version}: it no "
+                    "longer exists (deleted, or its model renamed). Set its routes instead "
+                    "(`plinth endpoints traffic`)."
                 ) from exc
 
     def _full_traffic_denied(self, route: Route) -> str | None:
