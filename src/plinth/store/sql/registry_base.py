@@ -4,7 +4,7 @@ stage and alias moves that both the free paths and approved promotions perform."
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +20,7 @@ from plinth.entities.registry import (
     Stage,
     is_protected_alias,
 )
-from plinth.errors import InvalidArgumentError, NotFoundError
+from plinth.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 from plinth.registry.governance import deletion_denied, rename_denied, served_denied
 from plinth.store.sql.models import (
     EndpointRow,
@@ -201,23 +201,29 @@ class RegistryStoreBase(SqlStoreBase):
     def _check_deletable(self, s: Session, name: str, version: int | None = None) -> None:
         """Refuse to delete governed versions (in Production, or holding a protected alias)
         and versions an endpoint routes to."""
-        governed = self._governed_version(s, name, version)
-        if governed is not None:
-            raise deletion_denied(name, *governed)
-        served = _served_version(s, name, version)
-        if served is not None:
-            raise served_denied(name, *served, action="deleted")
+        self._refuse_in_use(s, name, version, governed_error=deletion_denied, action="deleted")
 
     def _check_renamable(self, s: Session, name: str) -> None:
         """Refuse to rename a model with a governed version or one an endpoint routes to:
         endpoints and ``models:/`` URIs name it, and a rename would silently leave them
         pointing at nothing."""
-        governed = self._governed_version(s, name, None)
+        self._refuse_in_use(s, name, None, governed_error=rename_denied, action="renamed")
+
+    def _refuse_in_use(
+        self,
+        s: Session,
+        name: str,
+        version: int | None,
+        *,
+        governed_error: Callable[[str, int, str], PermissionDeniedError],
+        action: str,
+    ) -> None:
+        governed = self._governed_version(s, name, version)
         if governed is not None:
-            raise rename_denied(name, *governed)
-        served = _served_version(s, name, None)
+            raise governed_error(name, *governed)
+        served = _served_version(s, name, version)
         if served is not None:
-            raise served_denied(name, *served, action="renamed")
+            raise served_denied(name, *served, action=action)
 
     def _governed_version(
         self, s: Session, name: str, version: int | None
