@@ -233,21 +233,9 @@ class SqlServingStore(RegistryLinks, ServingStore):
                     "for Production, so the canary was rolled back"
                 )
                 self._abort_canary(current, plan, reason)
-                return CanaryDecision(
-                    action=CanaryAction.ROLLBACK,
-                    reason=reason,
-                    requests=0,
-                    error_rate=None,
-                    p99_ms=None,
-                )
+                return _unjudged(CanaryAction.ROLLBACK, reason)
             self._complete_canary(current, plan, "resuming the completion")
-            return CanaryDecision(
-                action=CanaryAction.COMPLETE,
-                reason="completion resumed",
-                requests=0,
-                error_rate=None,
-                p99_ms=None,
-            )
+            return _unjudged(CanaryAction.COMPLETE, "completion resumed")
         rows = self.list_route_stats(name, since_ms=minute_of(plan.step_started_at))
         stats = by_route(rows, RouteRole.CANARY.value, plan.route.version)
         stats = stats.minus(WindowStats.from_json(plan.step_offset))
@@ -482,6 +470,11 @@ def _load(session: Session, name: str) -> EndpointRow:
             f"`plinth endpoints create {name} --model NAME@production`)."
         )
     return row
+
+
+def _unjudged(action: CanaryAction, reason: str) -> CanaryDecision:
+    """A decision about a completion under way, taken without judging any stats."""
+    return CanaryDecision(action=action, reason=reason, requests=0, error_rate=None, p99_ms=None)
 
 
 def _running(endpoint: Endpoint) -> CanaryPlan:
