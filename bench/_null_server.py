@@ -1,4 +1,4 @@
-"""A server that does no work: what MLflow's client alone spends on an artifact call.
+"""A server that does no work: what MLflow's client alone spends on a call.
 
 ``python bench/_null_server.py PORT UPSTREAM FILE`` answers every call the way UPSTREAM (a
 real server) answered the same call the first time it was seen, and then from memory; takes

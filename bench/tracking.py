@@ -26,7 +26,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -242,49 +243,15 @@ def scale_reads(kit: Kit, shape: Shape) -> dict[str, Any]:
 
 # -- client floors: what the mlflow client alone spends on an operation (bench venv only) ------
 class ClientFloor:
-    """Any server's lower bound through MLflow's client: one round trip to ``/health`` plus the
-    client's own work, building the request and decoding the response this server sent."""
+    """Any server's lower bound through MLflow's client for calls whose answer is empty: one
+    round trip to ``/health`` per call plus the client's own work building the requests."""
 
     def __init__(self, url: str) -> None:
         from mlflow.utils.credentials import get_default_host_creds
-
-        self.creds = get_default_host_creds(url)
-        self.rtt = best(lambda: self._request("/health", "GET"), 30)
-
-    def _request(self, endpoint: str, method: str, **kwargs: Any) -> str:
         from mlflow.utils.rest_utils import http_request
 
-        response = http_request(self.creds, endpoint, method, **kwargs)
-        response.raise_for_status()
-        return str(response.text)
-
-    def decode(self, endpoint: str, method: str, proto: Any, entity: Any, **kw: Any) -> float:
-        from mlflow.utils.proto_json_utils import parse_dict
-
-        text = self._request(f"/api/2.0/mlflow/{endpoint}", method, **kw)
-
-        def decode() -> None:
-            message = proto.Response()
-            parse_dict(js_dict=json.loads(text), message=message)
-            items = message.runs if hasattr(message, "runs") else message.metrics
-            [entity.from_proto(item) for item in items]
-
-        return self.rtt + best(decode, 5)
-
-    def search(self, exp: str, order_by: list[str], filter_string: str = "") -> float:
-        from mlflow.entities import Run
-        from mlflow.protos.service_pb2 import SearchRuns
-
-        body = {"experiment_ids": [exp], "filter": filter_string, "order_by": order_by}
-        body["max_results"] = 100
-        return self.decode("runs/search", "POST", SearchRuns, Run, json=body)
-
-    def history(self, run_id: str) -> float:
-        from mlflow.entities import Metric
-        from mlflow.protos.service_pb2 import GetMetricHistory
-
-        params = {"run_id": run_id, "metric_key": "loss"}
-        return self.decode("metrics/get-history", "GET", GetMetricHistory, Metric, params=params)
+        creds = get_default_host_creds(url)
+        self.rtt = best(lambda: http_request(creds, "/health", "GET").raise_for_status(), 30)
 
     def log_batch(self, batches: list[list[Any]]) -> float:
         from mlflow.protos.service_pb2 import LogBatch
@@ -297,37 +264,27 @@ class ClientFloor:
         return len(batches) * self.rtt + best(build, 3)
 
 
+@contextmanager
+def null_server(upstream: str, scratch: Path, blob: Path | None = None) -> Iterator[Any]:
+    """An ``MlflowClient`` on ``_null_server.py``, which replays ``upstream``'s answers, discards
+    uploads and sends ``blob`` for downloads: the client's whole cost on a call (every request
+    it makes, both of its JSON parses of a reply, building the entities), no server work."""
+    from mlflow import MlflowClient
+
+    port = free_port()
+    cmd = [sys.executable, str(BENCH_DIR / "_null_server.py"), str(port), upstream]
+    cmd.append(str(blob or os.devnull))
+    url = f"http://127.0.0.1:{port}"
+    with Server(cmd, url=url, env=clean_env(), cwd=scratch, log_path=scratch / "null.log"):
+        yield MlflowClient(tracking_uri=url)
+
+
 def workload_client_floors(
     kit: Kit, url: str, shape: Shape, result: dict[str, Any], scratch: Path
 ) -> dict[str, float]:
     floor = ClientFloor(url)
-    calls = shape.runs * (1 + shape.params + shape.metrics)
-    f = WORKLOAD_FILTER
-    return {
-        "single_calls": calls * floor.rtt,
-        "log_batch": floor.log_batch(_point_batches(kit, shape)),
-        "search_runs": floor.search(result["experiment_id"], f.order_by, f.string),
-        "metric_history": floor.history(result["history_run_id"]),
-        **_artifact_floors(url, result["history_run_id"], scratch),
-    }
-
-
-def _artifact_floors(upstream: str, run_id: str, scratch: Path) -> dict[str, float]:
-    """The mlflow client's artifact calls (all of them: it looks the run up, lists, asks for
-    server info...) against ``_null_server.py``, which replays ``upstream``'s answers, discards
-    uploads and sends downloads with sendfile."""
-    from mlflow import MlflowClient
-
-    port = free_port()
+    f, run_id = WORKLOAD_FILTER, result["history_run_id"]
     blob = scratch / "blob.bin"
-    cmd = [sys.executable, str(BENCH_DIR / "_null_server.py"), str(port), upstream, str(blob)]
-    null = Server(
-        cmd,
-        url=f"http://127.0.0.1:{port}",
-        env=clean_env(),
-        cwd=scratch,
-        log_path=scratch / "null.log",
-    )
     downloads = iter(range(10**6))
 
     def down() -> None:
@@ -335,21 +292,31 @@ def _artifact_floors(upstream: str, run_id: str, scratch: Path) -> dict[str, flo
         dst.mkdir()
         client.download_artifacts(run_id, "up0/blob.bin", str(dst))
 
-    with null:
-        client = MlflowClient(tracking_uri=null.url)
+    with null_server(url, scratch, blob) as client:
+        exp = result["experiment_id"]
         return {
+            "single_calls": shape.runs * (1 + shape.params + shape.metrics) * floor.rtt,
+            "log_batch": floor.log_batch(_point_batches(kit, shape)),
+            "search_runs": best(
+                lambda: client.search_runs([exp], f.string, order_by=f.order_by, max_results=100)
+            ),
+            "metric_history": best(lambda: _history(client, run_id, shape.points)),
             "artifact_up": best(lambda: client.log_artifact(run_id, str(blob), "floor"), 5),
             "artifact_down": best(down, 5),
         }
 
 
-def scale_client_floors(url: str, exp: str) -> dict[str, float]:
-    floor = ClientFloor(url)
+def scale_client_floors(url: str, exp: str, scratch: Path) -> dict[str, float]:
     f = SCALE_FILTER
-    return {
-        "scale_search": floor.search(exp, f.order_by, f.string),
-        "runs_list": floor.search(exp, RUNS_LIST_ORDER),
-    }
+    with null_server(url, scratch) as client:
+        return {
+            "scale_search": best(
+                lambda: client.search_runs([exp], f.string, order_by=f.order_by, max_results=100)
+            ),
+            "runs_list": best(
+                lambda: client.search_runs([exp], max_results=100, order_by=RUNS_LIST_ORDER)
+            ),
+        }
 
 
 def child_main(args: argparse.Namespace) -> int:
@@ -368,7 +335,10 @@ def child_main(args: argparse.Namespace) -> int:
     else:
         result = scale_reads(kit, shape)
         if args.target == "http":
-            result["floors"] = scale_client_floors(args.location, result["experiment_id"])
+            scratch = out.parent / "scratch-scale-floor"
+            scratch.mkdir(parents=True, exist_ok=True)
+            result["floors"] = scale_client_floors(args.location, result["experiment_id"], scratch)
+            shutil.rmtree(scratch)
     out.write_text(json.dumps(result, indent=1))
     return 0
 
@@ -745,10 +715,10 @@ def orchestrate(args: argparse.Namespace) -> int:
     )
     print(
         "Reads: median of repeats after a warm-up. floor, server rows: the mlflow client's own\n"
-        "cost (a /health round trip per call + building the requests and decoding the responses;"
-        "\nartifacts: all of the client's calls against a server that does no work, see"
-        "\n_null_server.py); embedded rows: raw sqlite3 on Plinth's database, or a plain file"
-        " copy.\n"
+        "cost: reads and artifacts, the same client calls against a server that replays Plinth's"
+        "\nanswers and does no other work (_null_server.py); writes, a /health round trip per"
+        "\ncall + building the requests. Embedded rows: raw sqlite3 on Plinth's database, or a"
+        "\nplain file copy.\n"
     )
     print(render(shape, results, floor))
     if args.json:
