@@ -158,6 +158,26 @@ def test_request_promotion_shows_the_request_and_its_checks(
     assert client.get_promotion_request(request_id).comment == "best so far"
 
 
+def test_keep_existing_leaves_the_current_production_version_in_place(
+    cli: Cli, client: Client, churn: str
+) -> None:
+    first = client.request_promotion("churn", 1, stage="Production")
+    client.approve_promotion(first.request_id)
+    result = cli(
+        "models", "request-promotion", "churn", "2", "--stage", "Production", "--keep-existing"
+    )  # fmt: skip
+    request_id = _request_id(result.stdout)
+
+    approved = cli("models", "approve", request_id, "--comment", "side by side")
+
+    assert result.exit_code == 0, result.output
+    assert "keeps the versions now in Production" in result.stdout
+    assert approved.exit_code == 0, approved.output
+    assert client.get_promotion_request(request_id).archive_existing_versions is False
+    assert client.get_model_version("churn", 1).current_stage is Stage.PRODUCTION
+    assert client.get_model_version("churn", 2).current_stage is Stage.PRODUCTION
+
+
 def test_a_bad_check_exits_2(cli: Cli, churn: str) -> None:
     result = cli(
         "models", "request-promotion", "churn", "1", "--stage", "Production",

@@ -29,6 +29,7 @@ from plinth.cli.output import (
     success,
 )
 from plinth.entities.registry import (
+    ARCHIVING_STAGES,
     CheckResult,
     ModelEvent,
     ModelVersion,
@@ -252,10 +253,23 @@ def request_promotion(
         help='A gate, repeatable: "metrics.auc >= 0.8", "beats_production:metrics.auc", '
         '"signature", "tag:KEY".',
     ),
+    archive_existing: bool = typer.Option(
+        True,
+        "--archive-existing/--keep-existing",
+        help="On approval, archive the versions now in the target stage (the default, as "
+        "MLflow's archive_existing_versions), or keep them: e.g. a canary's baseline, which "
+        "the canary's completion archives then.",
+    ),
 ) -> None:
     """Ask for a version to move to a stage or alias; an approver decides."""
     request = client_of(ctx).request_promotion(
-        name, version, stage=stage, alias=alias, comment=comment, checks=checks
+        name,
+        version,
+        stage=stage,
+        alias=alias,
+        comment=comment,
+        checks=checks,
+        archive_existing_versions=archive_existing,
     )
     print_request(request)
     approve = f"plinth models approve {request.request_id} --comment '...'"
@@ -284,6 +298,9 @@ def print_request(request: PromotionRequest) -> None:
         if who:
             note = f': "{text}"' if text else ""
             console.print(Text(printable(f"  {label} by {who}{note}")), soft_wrap=True)
+    if request.target_stage in ARCHIVING_STAGES and not request.archive_existing_versions:
+        kept = f"  keeps the versions now in {request.target_stage} (--keep-existing)"
+        console.print(Text(kept), soft_wrap=True)
     if request.override:
         console.print(Text("  approved with --override despite failed checks", style="yellow"))
     if request.checks:

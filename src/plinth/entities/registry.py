@@ -82,6 +82,10 @@ class RegisteredModel:
     """The newest version in each stage, as MLflow returns them."""
 
 
+ARCHIVING_STAGES = (Stage.STAGING, Stage.PRODUCTION)
+"""The stages a version moving in archives the others in (``archive_existing_versions``)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckResult:
     """One validation gate evaluated on a promotion request."""

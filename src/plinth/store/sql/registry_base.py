@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from plinth.entities import LOCAL_USER, now_ms
 from plinth.entities.registry import (
+    ARCHIVING_STAGES,
     DEFAULT_PROTECTED_ALIASES,
     ModelEventType,
     ModelVersionStatus,
@@ -32,8 +33,6 @@ from plinth.store.sql.models import (
     RegisteredModelRow,
 )
 from plinth.store.sql.session import SqlStoreBase
-
-_ARCHIVING_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
 class RegistryStoreBase(SqlStoreBase):
@@ -162,7 +161,7 @@ class RegistryStoreBase(SqlStoreBase):
         row.current_stage, row.last_updated_time = stage.value, now
         model.last_updated_time = now
         self._event(s, model.name, row.version, ModelEventType.STAGE_TRANSITION, details=details)
-        if archive_existing and stage in _ARCHIVING_STAGES:
+        if archive_existing and stage in ARCHIVING_STAGES:
             self._archive_others(s, model.name, row.version, stage, now)
 
     def _archive_others(self, s: Session, name: str, keep: int, stage: Stage, now: int) -> None:
