@@ -17,11 +17,13 @@ controller rolls it back at its next judgement.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from plinth.entities.registry import (
     ModelEvent,
     ModelEventType,
     ModelVersion,
+    PromotionRequest,
     PromotionStatus,
     Stage,
     is_protected_alias,
@@ -92,40 +94,54 @@ def full_traffic_denied(
 ) -> str | None:
     """Why ``version`` may not take all of an endpoint's traffic yet (a canary's last step
     or its completion), naming the pending request if there is one; None if it may."""
+    return production_verdict(version, registry, protected_aliases).denied
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionVerdict:
+    """Where a canary's version stands with the approvers, from one read of its requests."""
+
+    denied: str | None
+    """Why it may not take all traffic yet; None once approved for Production."""
+    rejected: str | None
+    """Why its canary ends: the approvers' last word on its Production requests is a
+    rejection made after the canary started; None otherwise (and always once approved)."""
+
+
+def production_verdict(
+    version: ModelVersion,
+    registry: RegistryStore,
+    protected_aliases: Iterable[str],
+    since_ms: int | None = None,
+) -> ProductionVerdict:
+    """The verdict on ``version``; a rejection counts only when made after ``since_ms``."""
     if is_live_approved(version, protected_aliases):
-        return None
+        return ProductionVerdict(None, None)
     name, number = version.name, version.version
-    pending = [
-        request.request_id
-        for request in registry.list_promotion_requests(name=name, status=PromotionStatus.PENDING)
+    requests = [
+        request
+        for request in registry.list_promotion_requests(name=name)
         if request.version == number and request.target_stage is Stage.PRODUCTION
     ]
+    pending = [r.request_id for r in requests if r.status is PromotionStatus.PENDING]
     head = (
         f"{name}/{number} takes all traffic only once approved for Production (the canary "
         "holds its step until then): "
     )
     if pending:
-        return head + f"an approver runs `plinth models approve {pending[0]}`."
-    return head + (
-        f"run `plinth models request-promotion {name} {number} --stage Production` and have "
-        "an approver run `plinth models approve REQUEST_ID`; or roll the canary back."
-    )
+        denied = head + f"an approver runs `plinth models approve {pending[0]}`."
+    else:
+        denied = head + (
+            f"run `plinth models request-promotion {name} {number} --stage Production` and "
+            "have an approver run `plinth models approve REQUEST_ID`; or roll the canary back."
+        )
+    rejected = None if pending or since_ms is None else _rejected_since(requests, since_ms)
+    return ProductionVerdict(denied, rejected)
 
 
-def production_rejected_since(
-    registry: RegistryStore, name: str, version: str, since_ms: int
-) -> str | None:
-    """Why a canary of ``name``/``version`` ends: an approver's last word on the version's
-    Production requests is a rejection made after ``since_ms``. None while a request is
-    still pending, or the last decision is an approval (a rejected duplicate of an approved
-    request ends nothing)."""
-    requests = [
-        request
-        for request in registry.list_promotion_requests(name=name)
-        if request.version == version and request.target_stage is Stage.PRODUCTION
-    ]
-    if any(request.status is PromotionStatus.PENDING for request in requests):
-        return None
+def _rejected_since(requests: Sequence[PromotionRequest], since_ms: int) -> str | None:
+    """The last decision on ``requests`` (none pending), if a rejection after ``since_ms``;
+    a rejected duplicate of an approved request ends nothing."""
     decided = [r for r in requests if r.decided_at is not None and r.status in _DECISIONS]
     if not decided:
         return None
@@ -134,8 +150,8 @@ def production_rejected_since(
         return None
     why = f": {last.decision_comment}" if last.decision_comment else ""
     return (
-        f"{name}/{version}'s promotion to Production was rejected by {last.decided_by} "
-        f"(request {last.request_id}){why}"
+        f"{last.name}/{last.version}'s promotion to Production was rejected by "
+        f"{last.decided_by} (request {last.request_id}){why}"
     )
 
 

@@ -3,7 +3,8 @@
 Route changes are compare-and-set on the endpoint's ``revision``, so a canary step decided
 by two replicas at once is applied once. Governance reads the registry before the write
 transaction opens (Production versions only leave through another approval; a Staging
-approval withdrawn by archiving the version in that instant is the one race accepted).
+approval withdrawn by archiving the version in that instant is the one race accepted);
+the write itself holds the routed models against a concurrent delete or rename.
 A canary takes all traffic, and completes, only once a human approved its version for
 Production; the controller judges guardrails and never approves a promotion itself.
 """
@@ -104,6 +105,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
         )
         try:
             with self._write() as session:
+                self._hold_versions(session, checked)
                 session.add(row)
                 session.flush()
                 details: dict[str, object] = {"routes": [r.to_json() for r in checked]}
@@ -279,20 +281,19 @@ class SqlServingStore(RegistryLinks, ServingStore):
         approval."""
         if decision.action is CanaryAction.ROLLBACK:
             return replace(decision, reason=f"guardrail breached: {decision.reason}")
-        denied = self._full_traffic_denied(plan.route)
-        if denied is None:  # approved: a later rejected duplicate request changes nothing
+        verdict = self._production_verdict(plan)
+        if verdict.denied is None:  # approved: a later rejected duplicate request changes nothing
             return decision
-        rejected = self._rejected_since(plan.route, plan.started_at)
-        if rejected is not None:
+        if verdict.rejected is not None:
             return replace(
-                decision, action=CanaryAction.ROLLBACK, reason=rejected, next_weight=None
+                decision, action=CanaryAction.ROLLBACK, reason=verdict.rejected, next_weight=None
             )
         takes_all = decision.action is CanaryAction.COMPLETE or (
             decision.action is CanaryAction.ADVANCE and decision.next_weight == 100
         )
         if not takes_all:
             return decision
-        return replace(decision, action=CanaryAction.WAIT, reason=denied, next_weight=None)
+        return replace(decision, action=CanaryAction.WAIT, reason=verdict.denied, next_weight=None)
 
     def _step_offsets(self, name: str, plan: CanaryPlan, now: int) -> CanaryPlan:
         """``plan`` with the canary's and the baseline's running totals of the minute its
@@ -436,7 +437,9 @@ class SqlServingStore(RegistryLinks, ServingStore):
             "before": [r.to_json() for r in current.routes],
             "after": [r.to_json() for r in routes],
         }
+        held = [*routes, *([canary.baseline] if canary is not None else [])]
         with self._write() as session:
+            self._hold_versions(session, held)
             stmt = update(EndpointRow).where(
                 EndpointRow.name == name, EndpointRow.revision == revision
             )

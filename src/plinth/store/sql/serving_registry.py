@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from plinth.entities.auth import CANARY_USER
 from plinth.entities.registry import Stage
 from plinth.entities.serving import CanaryPlan, Endpoint, Route
 from plinth.errors import NotFoundError, PermissionDeniedError
 from plinth.serving.governance import (
+    ProductionVerdict,
     check_routes,
     full_traffic_denied,
     is_live_approved,
-    production_rejected_since,
+    production_verdict,
 )
+from plinth.store.sql.models import ModelVersionRow, RegisteredModelRow
 from plinth.store.sql.registry import SqlRegistryStore
 from plinth.store.sql.serving_records import ServingRecords
 
@@ -48,6 +53,27 @@ class RegistryLinks(ServingRecords):
                     "(`plinth endpoints traffic`)."
                 ) from exc
 
+    def _hold_versions(self, session: Session, routes: Sequence[Route]) -> None:
+        """Inside a route write: lock the routed models' rows (shared) and check that every
+        routed version still exists. The governance checks ran before the write opened; a
+        version deleted (or its model renamed) since is refused here, and one deleted after
+        waits for this write's commit, then sees the route and is refused (PostgreSQL's
+        ``FOR SHARE`` against the registry's ``FOR UPDATE``; SQLite serialises writers)."""
+        names = sorted({route.model_name for route in routes})
+        if not names:
+            return
+        models = select(RegisteredModelRow.name).where(RegisteredModelRow.name.in_(names))
+        session.execute(models.order_by(RegisteredModelRow.name).with_for_update(read=True))
+        rows = select(ModelVersionRow.name, ModelVersionRow.version)
+        held = set(session.execute(rows.where(ModelVersionRow.name.in_(names))).tuples())
+        for route in routes:
+            if (route.model_name, int(route.version)) not in held:
+                raise NotFoundError(
+                    f"{route.model_version} no longer exists: it was deleted, or its model "
+                    "renamed, while this change was made. Nothing changed; route a "
+                    "registered version (`plinth models versions NAME`)."
+                )
+
     def _full_traffic_denied(self, route: Route) -> str | None:
         """Why the route's version may not take all traffic yet; None once it is approved
         for Production (or holds a protected alias) through a human approval."""
@@ -55,12 +81,12 @@ class RegistryLinks(ServingRecords):
         version = registry.get_model_version(route.model_name, route.version)
         return full_traffic_denied(version, registry, registry.protected_aliases)
 
-    def _rejected_since(self, route: Route, since_ms: int) -> str | None:
-        """Why the canary of ``route`` ends, if an approver rejected its version's newest
-        Production request at or after ``since_ms``; None otherwise."""
-        return production_rejected_since(
-            self._registry(), route.model_name, route.version, since_ms
-        )
+    def _production_verdict(self, plan: CanaryPlan) -> ProductionVerdict:
+        """Whether the canary's version may take all traffic, and whether an approver's
+        rejection since the canary started ends it."""
+        registry = self._registry()
+        version = registry.get_model_version(plan.route.model_name, plan.route.version)
+        return production_verdict(version, registry, registry.protected_aliases, plan.started_at)
 
     def _promote_version(self, endpoint: str, plan: CanaryPlan, reason: str) -> None:
         """The canary's version is already approved for Production (checked before the
