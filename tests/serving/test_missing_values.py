@@ -68,6 +68,39 @@ def test_library_errors_about_missing_values_blame_them(
     assert column in str(_missing_values(pd.DataFrame([row])))
 
 
+@pytest.fixture(scope="module", params=["lightgbm", "xgboost"])
+def boosted(request: pytest.FixtureRequest) -> Any:
+    """A gradient-boosted model on two numeric columns: NaN is a value to it, but a column
+    holding only nulls reaches it as ``object`` and is refused by name."""
+    numbers = pd.DataFrame({"tenure": FRAME["tenure"], "calls": FRAME["tenure"] % 7})
+    if request.param == "lightgbm":
+        lightgbm = pytest.importorskip("lightgbm")
+        return lightgbm.LGBMClassifier(n_estimators=3, verbose=-1).fit(numbers, LABELS)
+    xgboost = pytest.importorskip("xgboost")
+    return xgboost.XGBClassifier(n_estimators=3).fit(numbers, LABELS)
+
+
+def test_a_boosted_models_refusal_of_an_all_null_column_blames_it(boosted: Any) -> None:
+    frame = pd.DataFrame([{"tenure": None, "calls": 2.0}])
+    error = raised(boosted, {"tenure": None, "calls": 2.0})
+
+    assert _blames_missing_values(error, frame), error
+    assert _missing_values(frame) == "column(s) 'tenure'"
+
+
+@pytest.mark.parametrize(
+    "row",
+    [{"tenure": "long", "calls": 2.0}, {"tenure": "long", "calls": None}],
+    ids=["text", "text-and-a-null-elsewhere"],
+)
+def test_a_boosted_models_refusal_of_text_stays_the_models(
+    boosted: Any, row: dict[str, Any]
+) -> None:
+    error = raised(boosted, row)
+
+    assert not _blames_missing_values(error, pd.DataFrame([row])), error
+
+
 def test_pandas_refusals_of_missing_values_blame_them() -> None:
     with pytest.raises(ValueError) as cast:
         pd.Series([1.0, None]).astype("int64")

@@ -341,7 +341,8 @@ class DataPlane:
             status, error = "invalid", exc.message
             raise
         except Exception as exc:
-            missing = _missing_values(prepared) if _blames_missing_values(exc) else None
+            blamed = _blames_missing_values(exc, prepared)
+            missing = _missing_values(prepared) if blamed else None
             if missing:
                 # The caller's input, not the model: the signature lets NaN through (as
                 # MLflow's does), but counting this against the version would let one bad
@@ -519,14 +520,35 @@ _MISSING_VALUE_ERRORS = re.compile(
 "nan" is in many errors about other things)."""
 
 
-def _blames_missing_values(exc: BaseException) -> bool:
+_BAD_DTYPES = re.compile(r"(?:with bad pandas dtypes|Invalid columns):\s*(?P<columns>[^\n]*)")
+"""LightGBM's and XGBoost's refusal of a frame's column types, naming them as ``name: dtype``
+(a column holding only nulls reaches them as ``object``)."""
+
+
+def _blames_missing_values(exc: BaseException, data: Any = None) -> bool:
     """Whether the model's error is a library's refusal of missing values. Only then is a
     request holding them the caller's fault: a model failing for another reason on such a
     request still fails as the model (its error counted and logged with an id). Attribute
     and key errors are the model's own bugs, whatever their message says."""
     if not isinstance(exc, ValueError | TypeError):
         return False
-    return bool(_MISSING_VALUE_ERRORS.search(f"{type(exc).__name__}: {exc}"))
+    if _MISSING_VALUE_ERRORS.search(f"{type(exc).__name__}: {exc}"):
+        return True
+    return _only_null_columns_refused(str(exc), data)
+
+
+def _only_null_columns_refused(message: str, data: Any) -> bool:
+    """A gradient-boosting library refused ``object`` columns, and each one it named holds
+    nothing but nulls in ``data`` (nulls in a column of numbers arrive as NaN, which these
+    libraries take; a column of text is refused whatever it holds)."""
+    found = _BAD_DTYPES.search(message)
+    if found is None or not isinstance(data, pd.DataFrame):
+        return False
+    named = [item.rpartition(": ") for item in found["columns"].split(", ")]
+    if not named or any(dtype.strip() != "object" for _, _, dtype in named):
+        return False
+    columns = {str(c): c for c in data.columns}
+    return all(name in columns and bool(data[columns[name]].isna().all()) for name, _, _ in named)
 
 
 def _signature_columns(model: LoadedModel, data: Any) -> Any:
