@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 import sys
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -78,7 +79,23 @@ def create_app(
         app.include_router(router)
     app.include_router(inference.router)
     app.add_middleware(inference.InferenceFastPath)
+    _document_mlflow_api(app)
     return app
+
+
+def _document_mlflow_api(app: FastAPI) -> None:
+    """Add MLflow's endpoints to the OpenAPI schema FastAPI builds from Plinth's routers
+    (they are served by one table, which FastAPI does not see)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema["paths"].update(routers.MLFLOW_API.openapi_paths())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _inspect_packages_in(artifact_store: ArtifactStore, stores: Stores) -> None:

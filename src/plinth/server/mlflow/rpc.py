@@ -13,8 +13,8 @@ plan made once, at import, from its annotations:
 - a ``str`` named like a ``{placeholder}`` of the path: that part of the URL.
 
 Sync handlers run in the thread pool, async ones on the loop; errors propagate to the app's
-exception handlers like any route's. These routes are not in the OpenAPI schema (/docs
-documents Plinth's own API; MLflow documents its own).
+exception handlers like any route's. ``openapi_paths`` lists them for /docs (path, method,
+role needed), pointing to MLflow's REST API reference for their messages.
 """
 
 from __future__ import annotations
@@ -117,10 +117,11 @@ class RpcRoute(BaseRoute):
     """One Starlette route serving every endpoint of some ``RpcRoutes``."""
 
     def __init__(self, route_sets: Iterable[RpcRoutes]) -> None:
+        self.route_sets = list(route_sets)
         self._fixed: dict[str, dict[str, _Endpoint]] = {}
         self._templated: list[tuple[re.Pattern[str], dict[str, Any], dict[str, _Endpoint]]] = []
         templates: dict[str, dict[str, _Endpoint]] = {}
-        for routes in route_sets:
+        for routes in self.route_sets:
             for method, path, endpoint in routes.endpoints:
                 for prefix in routes.prefixes:
                     full = prefix + path
@@ -174,6 +175,59 @@ class RpcRoute(BaseRoute):
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
         raise NoMatchFound(name, path_params)  # the table's handlers are not named routes
+
+    def openapi_paths(self) -> dict[str, dict[str, Any]]:
+        """OpenAPI path items for every endpoint under its first (public) prefix; the web
+        UI's ``/ajax-api`` aliases are left out. Messages are MLflow's, so each operation
+        links to MLflow's reference instead of repeating its schemas."""
+        paths: dict[str, dict[str, Any]] = {}
+        for routes in self.route_sets:
+            prefix = routes.prefixes[0]
+            if prefix.startswith("/ajax-api"):
+                continue  # the web UI's own calls
+            for method, path, endpoint in routes.endpoints:
+                documented = re.sub(r"{(\w+):\w+}", r"{\1}", prefix + path)  # OpenAPI's form
+                paths.setdefault(documented, {})[method.lower()] = _operation(
+                    method, documented, endpoint
+                )
+        return paths
+
+
+OPENAPI_TAG = "MLflow REST API"
+_MLFLOW_REFERENCE = "https://mlflow.org/docs/latest/api_reference/rest-api.html"
+
+
+def _operation(method: str, path: str, endpoint: _Endpoint) -> dict[str, Any]:
+    handler = endpoint.handler
+    doc = inspect.getdoc(handler)
+    summary = handler.__name__.replace("_", " ").capitalize()
+    intro = doc.split("\n\n")[0].replace("\n", " ") + "\n\n" if doc else ""
+    operation: dict[str, Any] = {
+        "tags": [OPENAPI_TAG],
+        "summary": summary,
+        "operationId": f"mlflow_{handler.__name__}_{method.lower()}",
+        "description": (
+            f"{intro}MLflow-compatible: the request and answer are MLflow's messages "
+            f"([MLflow's REST API reference]({_MLFLOW_REFERENCE})). Needs the "
+            f"`{endpoint.role.value}` role when auth is on."
+        ),
+        "responses": {
+            "200": {"description": "MLflow's response message (JSON)."},
+            "default": {"description": 'An MLflow error: {"error_code": ..., "message": ...}'},
+        },
+    }
+    placeholders = re.findall(r"{(\w+)}", path)
+    if placeholders:
+        operation["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in placeholders
+        ]
+    if method == "GET":
+        operation["description"] += " Fields go in the query string."
+    elif any(source == "fields" for _, source in endpoint.arguments):
+        body = {"type": "object", "description": "MLflow's request message"}
+        operation["requestBody"] = {"content": {"application/json": {"schema": body}}}
+    return operation
 
 
 async def _argument(source: str, request: Request, user: User) -> Any:
