@@ -323,22 +323,24 @@ def child_main(args: argparse.Namespace) -> int:
     shape = Shape(**json.loads(args.shape))
     kit = open_kit(args.target, args.location)
     out = Path(args.json_out)
-    if args.command == "_workload":
-        scratch = out.parent / f"scratch-{args.target}"
-        scratch.mkdir(parents=True, exist_ok=True)
-        result = workload(kit, shape, scratch)
-        if args.target == "http":
-            result["floors"] = workload_client_floors(kit, args.location, shape, result, scratch)
-        shutil.rmtree(scratch)
-    elif args.command == "_fill":
-        result = fill(kit, shape)
-    else:
-        result = scale_reads(kit, shape)
-        if args.target == "http":
-            scratch = out.parent / "scratch-scale-floor"
-            scratch.mkdir(parents=True, exist_ok=True)
-            result["floors"] = scale_client_floors(args.location, result["experiment_id"], scratch)
-            shutil.rmtree(scratch)
+    scratch = out.parent / f"scratch-{out.stem}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.command == "_workload":
+            result = workload(kit, shape, scratch)
+            if args.floors:
+                floors = workload_client_floors(kit, args.location, shape, result, scratch)
+                result["floors"] = floors
+        elif args.command == "_fill":
+            result = fill(kit, shape)
+        else:
+            result = scale_reads(kit, shape)
+            if args.floors:
+                result["floors"] = scale_client_floors(
+                    args.location, result["experiment_id"], scratch
+                )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     out.write_text(json.dumps(result, indent=1))
     return 0
 
@@ -531,10 +533,18 @@ def _mlflow_server(ctx: Context, home: Path) -> Server:
 
 
 def _child(
-    ctx: Context, step: str, python: Path, command: str, target: str, location: str
+    ctx: Context,
+    step: str,
+    python: Path,
+    command: str,
+    target: str,
+    location: str,
+    *,
+    floors: bool = False,
 ) -> dict[str, Any]:
     out = ctx.work / f"{step}.json"
     args = [command, "--target", target, "--location", location]
+    args += ["--floors"] if floors else []
     args += ["--shape", json.dumps(asdict(ctx.shape))]
     env = clean_env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="600")
     return run_child(python, SCRIPT, args, json_out=out, env=env)
@@ -550,11 +560,15 @@ def bench_system(ctx: Context, name: str) -> dict[str, Any]:
     served = root / "server"
     results: dict[str, Any] = {}
 
-    def step(key: str, python: Path, command: str, target: str, location: str) -> None:
+    def step(
+        key: str, python: Path, command: str, target: str, location: str, floors: bool = False
+    ) -> None:
         log(f"[{name}] {key} ...")
         start = time.perf_counter()
         try:
-            results[key] = _child(ctx, f"{name}-{key}", python, command, target, location)
+            results[key] = _child(
+                ctx, f"{name}-{key}", python, command, target, location, floors=floors
+            )
         except ChildFailed as exc:
             log(f"[{name}] {key} FAILED: {exc}")
             results[key] = {"error": str(exc)}
@@ -562,9 +576,11 @@ def bench_system(ctx: Context, name: str) -> dict[str, Any]:
 
     try:
         with server(ctx, served) as srv:
-            step("server", client, "_workload", "http", srv.url)
+            # The client's floors are measured on Plinth's answers only: the report's one
+            # floor column sits beside Plinth's figures.
+            step("server", client, "_workload", "http", srv.url, name == "plinth")
             step("fill", python, "_fill", name, str(served))
-            step("scale_server", client, "_scale", "http", srv.url)
+            step("scale_server", client, "_scale", "http", srv.url, name == "plinth")
     except ChildFailed as exc:  # the server itself failed
         log(f"[{name}] server FAILED: {exc}")
         for key in ("server", "fill", "scale_server"):
@@ -758,6 +774,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         child.add_argument("--location", required=True)
         child.add_argument("--shape", required=True)
         child.add_argument("--json-out", required=True)
+        child.add_argument("--floors", action="store_true", help="also measure client floors")
     return parser.parse_args(argv)
 
 

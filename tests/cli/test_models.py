@@ -178,6 +178,16 @@ def test_keep_existing_leaves_the_current_production_version_in_place(
     assert client.get_model_version("churn", 2).current_stage is Stage.PRODUCTION
 
 
+@pytest.mark.parametrize("target", [("--alias", "champion"), ("--stage", "Archived")])
+def test_keep_existing_where_nothing_is_archived_exits_2(
+    cli: Cli, churn: str, target: tuple[str, str]
+) -> None:
+    result = cli("models", "request-promotion", "churn", "2", *target, "--keep-existing")
+
+    assert result.exit_code == 2
+    assert "--stage Production" in result.stderr
+
+
 def test_a_bad_check_exits_2(cli: Cli, churn: str) -> None:
     result = cli(
         "models", "request-promotion", "churn", "1", "--stage", "Production",

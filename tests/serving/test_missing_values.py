@@ -88,6 +88,16 @@ def test_a_boosted_models_refusal_of_an_all_null_column_blames_it(boosted: Any) 
     assert _missing_values(frame) == "column(s) 'tenure'"
 
 
+def test_a_refused_null_column_is_found_whatever_its_name() -> None:
+    xgboost = pytest.importorskip("xgboost")
+    numbers = pd.DataFrame({"tenure, months": FRAME["tenure"], "calls: n": FRAME["tenure"] % 7})
+    model = xgboost.XGBClassifier(n_estimators=3).fit(numbers, LABELS)
+    row = {"tenure, months": None, "calls: n": 2.0}
+    error = raised(model, row)
+
+    assert _blames_missing_values(error, pd.DataFrame([row])), error
+
+
 @pytest.mark.parametrize(
     "row",
     [{"tenure": "long", "calls": 2.0}, {"tenure": "long", "calls": None}],

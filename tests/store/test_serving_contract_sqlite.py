@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 from tests.store.contract.serving import ServingStoreContract, approve, route
 
 from plinth.entities.guardrails import CanaryAction
 from plinth.entities.registry import Stage
-from plinth.errors import ConflictError
+from plinth.entities.serving import Route, RouteRole
+from plinth.errors import ConflictError, NotFoundError
 from plinth.store.base import RegistryStore
 from plinth.store.factory import Stores, open_sql_stores
 from plinth.store.sql import SqlTrackingStore
@@ -83,3 +85,30 @@ class TestAStoppedCompletion:
         endpoint = stopped.serving.get_endpoint("churn")
         assert endpoint.canary is None and endpoint.routes == (route("1"),)
         assert registry.get_model_version("churn", "1").current_stage is Stage.PRODUCTION
+
+
+def test_a_version_registered_anew_after_the_check_is_not_routed(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between a route change's governance check and its write, the shadowed model is
+    deleted and registered again: its version 1 is another model now, and not routed."""
+    registry = stores.registry
+    registry.create_model_version("churn", "s")
+    approve(registry, "churn", "1", Stage.PRODUCTION)
+    registry.create_model_version("side", "first")
+    stores.serving.create_endpoint("churn", [route("1")])
+    serving = type(stores.serving)
+    check = serving._check
+
+    def check_then_replace(self: Any, routes: Sequence[Route]) -> Any:
+        checked = check(self, routes)
+        registry.delete_registered_model("side")
+        registry.create_model_version("side", "second")  # version 1 again
+        return checked
+
+    monkeypatch.setattr(serving, "_check", check_then_replace)
+    shadow = Route(model_name="side", version="1", weight=0, role=RouteRole.SHADOW)
+    with pytest.raises(NotFoundError, match="side/1 is no longer the version checked"):
+        stores.serving.set_routes("churn", [route("1"), shadow])
+
+    assert stores.serving.get_endpoint("churn").routes == (route("1"),)

@@ -36,6 +36,7 @@ from plinth.entities.registry import (
     PromotionRequest,
     PromotionStatus,
     RegisteredModel,
+    Stage,
 )
 from plinth.lineage import lineage
 from plinth.lineage.render import render_lineage
@@ -262,6 +263,12 @@ def request_promotion(
     ),
 ) -> None:
     """Ask for a version to move to a stage or alias; an approver decides."""
+    if not archive_existing and not _archives(stage):
+        raise typer.BadParameter(
+            "--keep-existing only applies to --stage Staging or --stage Production (the "
+            "stages whose current versions an approval archives).",
+            param_hint="--keep-existing",
+        )
     request = client_of(ctx).request_promotion(
         name,
         version,
@@ -277,6 +284,13 @@ def request_promotion(
         approve += " --override"
         hint("Some checks failed: approving needs --override and a --comment, both audited.")
     hint(f"An approver (not you, when auth is on) runs: {approve}")
+
+
+def _archives(stage: str | None) -> bool:
+    try:
+        return stage is not None and Stage.parse(stage) in ARCHIVING_STAGES
+    except ValueError:
+        return True  # the store names the stages it knows
 
 
 def print_request(request: PromotionRequest) -> None:

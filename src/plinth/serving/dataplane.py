@@ -538,17 +538,22 @@ def _blames_missing_values(exc: BaseException, data: Any = None) -> bool:
 
 
 def _only_null_columns_refused(message: str, data: Any) -> bool:
-    """A gradient-boosting library refused ``object`` columns, and each one it named holds
-    nothing but nulls in ``data`` (nulls in a column of numbers arrive as NaN, which these
-    libraries take; a column of text is refused whatever it holds)."""
+    """A gradient-boosting library refused ``object`` columns, and every one it named is a
+    column of ``data`` holding nothing but nulls (nulls in a column of numbers
+    arrive as NaN, which these libraries take; a column of text is refused whatever it
+    holds). Matched against the frame's own column names, which may hold ", " or ": "."""
     found = _BAD_DTYPES.search(message)
     if found is None or not isinstance(data, pd.DataFrame):
         return False
-    named = [item.rpartition(": ") for item in found["columns"].split(", ")]
-    if not named or any(dtype.strip() != "object" for _, _, dtype in named):
-        return False
-    columns = {str(c): c for c in data.columns}
-    return all(name in columns and bool(data[columns[name]].isna().all()) for name, _, _ in named)
+    null_only = [
+        str(name)
+        for position, name in enumerate(data.columns)  # by position: names may repeat
+        if data.dtypes.iloc[position].kind == "O" and data.iloc[:, position].isna().to_numpy().all()
+    ]
+    rest = found["columns"]
+    for name in null_only:
+        rest = rest.replace(f"{name}: object", "", 1)
+    return bool(null_only) and not rest.replace(",", "").strip()
 
 
 def _signature_columns(model: LoadedModel, data: Any) -> Any:

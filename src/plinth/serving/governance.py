@@ -35,18 +35,21 @@ from plinth.store.base import RegistryStore
 
 def check_routes(
     routes: Sequence[Route], registry: RegistryStore, protected_aliases: Iterable[str]
-) -> None:
-    """Raises ``NotFoundError`` for an unregistered version and ``PermissionDeniedError``
-    for a version not approved for its route's role."""
+) -> list[ModelVersion]:
+    """The routed versions, as checked. Raises ``NotFoundError`` for an unregistered version
+    and ``PermissionDeniedError`` for a version not approved for its route's role."""
     protected = tuple(protected_aliases)
+    checked = []
     for route in routes:
         version = registry.get_model_version(route.model_name, route.version)
+        checked.append(version)
         if route.role is RouteRole.SHADOW or is_live_approved(version, protected):
             continue
         if route.role is RouteRole.PRIMARY:
             raise _live_denied(version)
         if not has_standing_approval(version, registry):
             raise _trial_denied(version, route)
+    return checked
 
 
 def is_live_approved(version: ModelVersion, protected_aliases: Iterable[str]) -> bool:

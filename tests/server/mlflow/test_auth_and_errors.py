@@ -440,6 +440,8 @@ def test_mlflow_routes_are_listed_in_the_openapi_schema(http: httpx.Client) -> N
     assert [p["name"] for p in download["parameters"]] == ["artifact_path"]
     assert "/api/v1/experiments" in paths
     assert not [p for p in paths if p.startswith("/ajax-api")]  # the web UI's aliases
+    ids = [op["operationId"] for ops in paths.values() for op in ops.values()]
+    assert len(ids) == len(set(ids))  # OpenAPI requires unique operation ids
 
 
 def test_no_documented_mlflow_route_answers_garbage_with_a_500(http: httpx.Client) -> None:

@@ -48,7 +48,7 @@ from plinth.errors import (
 from plinth.store.base.serving import ServingStore
 from plinth.store.sql.models import EndpointEventRow, EndpointRow
 from plinth.store.sql.registry import SqlRegistryStore
-from plinth.store.sql.serving_registry import RegistryLinks
+from plinth.store.sql.serving_registry import Checked, RegistryLinks
 
 _STORE_EVENTS = frozenset(
     {EndpointEventType.DELETED, EndpointEventType.SLO_CHANGED, EndpointEventType.CANARY_COMPLETING}
@@ -90,7 +90,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
         validate_endpoint_name(name)
         checked = validate_routes(routes)
         slo = (slo or Slo()).validated()
-        self._check(checked)
+        held = self._check(checked)
         now = now_ms()
         row = EndpointRow(
             name=name,
@@ -105,7 +105,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
         )
         try:
             with self._write() as session:
-                self._hold_versions(session, checked)
+                self._hold_versions(session, checked, held)
                 session.add(row)
                 session.flush()
                 details: dict[str, object] = {"routes": [r.to_json() for r in checked]}
@@ -155,7 +155,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
                 "endpoints promote`) or roll it back first."
             )
         checked = validate_routes(routes)
-        self._check(checked)
+        held = self._check(checked)
         revision = current.revision if expected_revision is None else expected_revision
         return self._apply(
             current,
@@ -165,6 +165,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
             reason=reason,
             sticky_key=sticky_key,
             set_sticky=True,
+            checked=held,
         )
 
     def set_slo(self, name: str, slo: Slo) -> Endpoint:
@@ -211,7 +212,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
         )
         plan = self._step_offsets(name, plan, started)
         routes = canary_routes(current, plan)
-        self._check([plan.route])
+        held = self._check([plan.route])
         return self._apply(
             current,
             routes,
@@ -219,6 +220,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
             event=EndpointEventType.CANARY_STARTED,
             reason=reason,
             canary=plan,
+            checked=held,
         )
 
     def advance_canary(self, name: str, *, now_ms: int | None = None) -> CanaryDecision:
@@ -324,10 +326,11 @@ class SqlServingStore(RegistryLinks, ServingStore):
         if not current.previous_routes:
             raise ConflictError(f"Endpoint {name!r} has no earlier routes to roll back to.")
         undo = self._last_route_event(name) == EndpointEventType.CANARY_COMPLETED
+        held = None
         if undo:  # the registry follows below; every version it restores must still exist
             self._check_registered(name, current.previous_routes)
         else:
-            self._check(current.previous_routes)
+            held = self._check(current.previous_routes)
         # Routes first (compare-and-set: a concurrent change wins and nothing else happens),
         # then the registry catches up before any replica's next refresh.
         restored = self._apply(
@@ -336,6 +339,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
             revision=current.revision,
             event=EndpointEventType.ROLLED_BACK,
             reason=reason,
+            checked=held,
         )
         if undo:
             self._undo_canary_promotion(current, reason)
@@ -421,8 +425,10 @@ class SqlServingStore(RegistryLinks, ServingStore):
         sticky_key: str | None = None,
         set_sticky: bool = False,
         keep_previous: bool = False,
+        checked: Checked | None = None,
     ) -> Endpoint:
-        """Compare-and-set the routes; write the history and the audit record with them."""
+        """Compare-and-set the routes; write the history and the audit record with them.
+        ``checked``: the versions governance passed, which the write holds to."""
         name = current.name
         previous = current.previous_routes if keep_previous else current.routes
         values = {
@@ -437,9 +443,9 @@ class SqlServingStore(RegistryLinks, ServingStore):
             "before": [r.to_json() for r in current.routes],
             "after": [r.to_json() for r in routes],
         }
-        held = [*routes, *([canary.baseline] if canary is not None else [])]
+        routed = [*routes, *([canary.baseline] if canary is not None else [])]
         with self._write() as session:
-            self._hold_versions(session, held)
+            self._hold_versions(session, routed, checked)
             stmt = update(EndpointRow).where(
                 EndpointRow.name == name, EndpointRow.revision == revision
             )

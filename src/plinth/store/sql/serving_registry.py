@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from plinth.entities.auth import CANARY_USER
@@ -23,6 +23,9 @@ from plinth.store.sql.models import ModelVersionRow, RegisteredModelRow
 from plinth.store.sql.registry import SqlRegistryStore
 from plinth.store.sql.serving_records import ServingRecords
 
+Checked = dict[tuple[str, int], int]
+"""The versions a governance check passed, by (model, number): their creation times."""
+
 CANARY_CONTROLLER = CANARY_USER
 """The user that judges canaries and approves the registry moves that follow from a human
 approval: archiving the version a completed canary replaced, undoing a completion."""
@@ -36,9 +39,11 @@ class RegistryLinks(ServingRecords):
     def _registry(self) -> SqlRegistryStore:
         return self.registry.with_actor(self.actor)
 
-    def _check(self, routes: Sequence[Route]) -> None:
+    def _check(self, routes: Sequence[Route]) -> Checked:
+        """Governance of ``routes``; what it checked, for the write to hold (``_hold_versions``)."""
         registry = self._registry()
-        check_routes(routes, registry, registry.protected_aliases)
+        versions = check_routes(routes, registry, registry.protected_aliases)
+        return {(v.name, int(v.version)): v.creation_timestamp for v in versions}
 
     def _check_registered(self, endpoint: str, routes: Sequence[Route]) -> None:
         """Raises ``NotFoundError`` naming a version of ``routes`` deleted since."""
@@ -53,25 +58,36 @@ class RegistryLinks(ServingRecords):
                     "(`plinth endpoints traffic`)."
                 ) from exc
 
-    def _hold_versions(self, session: Session, routes: Sequence[Route]) -> None:
+    def _hold_versions(
+        self, session: Session, routes: Sequence[Route], checked: Checked | None = None
+    ) -> None:
         """Inside a route write: lock the routed models' rows (shared) and check that every
-        routed version still exists. The governance checks ran before the write opened; a
-        version deleted (or its model renamed) since is refused here, and one deleted after
-        waits for this write's commit, then sees the route and is refused (PostgreSQL's
-        ``FOR SHARE`` against the registry's ``FOR UPDATE``; SQLite serialises writers)."""
-        names = sorted({route.model_name for route in routes})
-        if not names:
+        routed version still exists, and is the one ``checked`` (by its creation time:
+        numbers start again when a model is deleted and registered anew). The governance
+        checks ran before the write opened; a version deleted (or its model renamed) since
+        is refused here, and one deleted after waits for this write's commit, then sees the
+        route and is refused (PostgreSQL's ``FOR SHARE`` against the registry's ``FOR
+        UPDATE``; SQLite serialises writers)."""
+        wanted = {(route.model_name, int(route.version)) for route in routes}
+        if not wanted:
             return
+        names = sorted({name for name, _ in wanted})
         models = select(RegisteredModelRow.name).where(RegisteredModelRow.name.in_(names))
         session.execute(models.order_by(RegisteredModelRow.name).with_for_update(read=True))
-        rows = select(ModelVersionRow.name, ModelVersionRow.version)
-        held = set(session.execute(rows.where(ModelVersionRow.name.in_(names))).tuples())
+        v = ModelVersionRow
+        rows = select(v.name, v.version, v.creation_time).where(
+            tuple_(v.name, v.version).in_(sorted(wanted))
+        )
+        held = {(name, number): created for name, number, created in session.execute(rows)}
         for route in routes:
-            if (route.model_name, int(route.version)) not in held:
+            key = (route.model_name, int(route.version))
+            expected = (checked or {}).get(key)
+            if key not in held or (expected is not None and held[key] != expected):
                 raise NotFoundError(
-                    f"{route.model_version} no longer exists: it was deleted, or its model "
-                    "renamed, while this change was made. Nothing changed; route a "
-                    "registered version (`plinth models versions NAME`)."
+                    f"{route.model_version} is no longer the version checked for this change: "
+                    "it was deleted (perhaps registered anew), or its model renamed, "
+                    "meanwhile. Nothing changed; check the model's versions (`plinth models "
+                    "versions NAME`) and try again."
                 )
 
     def _full_traffic_denied(self, route: Route) -> str | None:
