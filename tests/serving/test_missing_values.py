@@ -99,6 +99,22 @@ def test_a_refused_null_column_is_found_whatever_its_name() -> None:
 
 
 @pytest.mark.parametrize(
+    ("message", "blamed"),
+    [
+        ("Fields with bad pandas dtypes: a: object", True),
+        ("Fields with bad pandas dtypes: a: object, b: object", False),  # b holds text
+        ("Invalid columns:ba: object", False),  # not a's entry, though it ends like it
+        ("Invalid columns:,a: object", False),
+        ("Invalid columns:a: objects", False),
+    ],
+)
+def test_only_entries_naming_null_only_columns_blame_them(message: str, blamed: bool) -> None:
+    frame = pd.DataFrame({"a": [None], "b": ["text"], "ba": [1.0]})
+
+    assert _blames_missing_values(ValueError(message), frame) is blamed
+
+
+@pytest.mark.parametrize(
     "row",
     [{"tenure": "long", "calls": 2.0}, {"tenure": "long", "calls": None}],
     ids=["text", "text-and-a-null-elsewhere"],

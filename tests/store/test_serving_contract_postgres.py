@@ -72,7 +72,7 @@ def test_a_route_write_racing_a_version_delete_never_routes_to_the_deleted_versi
     writer.join(timeout=30)
 
     assert len(outcome) == 1 and isinstance(outcome[0], NotFoundError), outcome
-    assert "churn/2 is no longer the version checked" in str(outcome[0])
+    assert "churn/2 is no longer the registered version" in str(outcome[0])
     assert stores.serving.get_endpoint("churn").routes == (route("1"),)
 
 

@@ -108,7 +108,7 @@ def test_a_version_registered_anew_after_the_check_is_not_routed(
 
     monkeypatch.setattr(serving, "_check", check_then_replace)
     shadow = Route(model_name="side", version="1", weight=0, role=RouteRole.SHADOW)
-    with pytest.raises(NotFoundError, match="side/1 is no longer the version checked"):
+    with pytest.raises(NotFoundError, match="side/1 is no longer the registered version"):
         stores.serving.set_routes("churn", [route("1"), shadow])
 
     assert stores.serving.get_endpoint("churn").routes == (route("1"),)

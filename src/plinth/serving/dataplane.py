@@ -550,10 +550,22 @@ def _only_null_columns_refused(message: str, data: Any) -> bool:
         for position, name in enumerate(data.columns)  # by position: names may repeat
         if data.dtypes.iloc[position].kind == "O" and data.iloc[:, position].isna().to_numpy().all()
     ]
-    rest = found["columns"]
-    for name in null_only:
-        rest = rest.replace(f"{name}: object", "", 1)
-    return bool(null_only) and not rest.replace(",", "").strip()
+    # The named list, taken entry by entry from the front: each must be a null-only column.
+    rest = found["columns"].strip()
+    while rest:
+        entry = next(
+            (f"{name}: object" for name in null_only if _starts_entry(rest, f"{name}: object")),
+            None,
+        )
+        if entry is None:
+            return False
+        rest = rest[len(entry) :].removeprefix(",").strip()
+    return bool(null_only)
+
+
+def _starts_entry(text: str, entry: str) -> bool:
+    """``text`` starts with ``entry``, followed by the end or the next entry."""
+    return text.startswith(entry) and (len(text) == len(entry) or text[len(entry)] == ",")
 
 
 def _signature_columns(model: LoadedModel, data: Any) -> Any:

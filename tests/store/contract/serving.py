@@ -424,6 +424,26 @@ class ServingStoreContract:
         assert stores.serving.get_endpoint("churn").routes == (route("2"),)
         assert admin_registry.get_model_version("churn", "2").current_stage is Stage.PRODUCTION
 
+    def test_a_completed_canary_is_not_rolled_back_to_a_version_registered_anew(
+        self, stores: Stores, admin_registry: RegistryStore
+    ) -> None:
+        # The canary is another model's; its completion archives churn/1, which then routes
+        # nowhere. churn deleted and registered again has a version 1 no one reviewed.
+        admin_registry.create_model_version("side", "s")
+        approve(admin_registry, "side", "1", Stage.PRODUCTION)
+        stores.serving.create_endpoint("churn", [route("1")])
+        side = Route(model_name="side", version="1", weight=5)
+        stores.serving.start_canary("churn", side, steps=(5, 100), interval_s=0)
+        stores.serving.promote("churn")
+        admin_registry.delete_registered_model("churn")
+        admin_registry.create_model_version("churn", "unreviewed")
+
+        with pytest.raises(NotFoundError, match="cannot roll back to churn/1"):
+            stores.serving.rollback("churn")
+
+        assert stores.serving.get_endpoint("churn").routes == (side.with_weight(100),)
+        assert admin_registry.get_model_version("churn", "1").current_stage is Stage.NONE
+
     def test_promote_and_rollback_act_immediately(
         self, stores: Stores, admin_registry: RegistryStore
     ) -> None:

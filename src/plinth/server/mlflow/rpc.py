@@ -206,7 +206,7 @@ def _operation(method: str, path: str, endpoint: _Endpoint) -> dict[str, Any]:
         "tags": [OPENAPI_TAG],
         "summary": summary,
         # By path, not handler: one handler may serve several paths (multipart uploads).
-        "operationId": re.sub(r"\W+", "_", f"mlflow_{method.lower()}_{path}").strip("_"),
+        "operationId": re.sub(r"\W+", "_", f"mlflow_{method.lower()}{path}").strip("_"),
         "description": (
             f"{intro}MLflow-compatible: the request and answer are MLflow's messages "
             f"([MLflow's REST API reference]({_MLFLOW_REFERENCE})). Needs the "

@@ -325,10 +325,11 @@ class SqlServingStore(RegistryLinks, ServingStore):
             return self._abort_canary(current, current.canary, reason or "rolled back by user")
         if not current.previous_routes:
             raise ConflictError(f"Endpoint {name!r} has no earlier routes to roll back to.")
-        undo = self._last_route_event(name) == EndpointEventType.CANARY_COMPLETED
-        held = None
-        if undo:  # the registry follows below; every version it restores must still exist
-            self._check_registered(name, current.previous_routes)
+        last_type, last_time = self._last_route_event(name)
+        undo = last_type == EndpointEventType.CANARY_COMPLETED
+        if undo:  # the registry follows below; every version it restores must be the one
+            # the canary replaced (no approval is asked again: it served until then)
+            held = self._check_registered(name, current.previous_routes, before_ms=last_time)
         else:
             held = self._check(current.previous_routes)
         # Routes first (compare-and-set: a concurrent change wins and nothing else happens),
@@ -345,18 +346,19 @@ class SqlServingStore(RegistryLinks, ServingStore):
             self._undo_canary_promotion(current, reason)
         return restored
 
-    def _last_route_event(self, name: str) -> str | None:
-        """The newest event that changed the endpoint's routes (only the store writes
-        those: ``record_endpoint_event`` refuses their types)."""
+    def _last_route_event(self, name: str) -> tuple[str | None, int]:
+        """The type and time of the newest event that changed the endpoint's routes (only
+        the store writes those: ``record_endpoint_event`` refuses their types)."""
         stmt = (
-            select(EndpointEventRow.event_type)
+            select(EndpointEventRow.event_type, EndpointEventRow.timestamp)
             .where(EndpointEventRow.endpoint == name)
             .where(EndpointEventRow.event_type.in_([e.value for e in ROUTE_EVENTS]))
             .order_by(EndpointEventRow.event_id.desc())
             .limit(1)
         )
         with self._read() as session:
-            return session.scalar(stmt)
+            row = session.execute(stmt).first()
+        return (None, 0) if row is None else (row[0], row[1])
 
     def record_endpoint_event(
         self,

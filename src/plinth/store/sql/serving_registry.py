@@ -45,18 +45,27 @@ class RegistryLinks(ServingRecords):
         versions = check_routes(routes, registry, registry.protected_aliases)
         return {(v.name, int(v.version)): v.creation_timestamp for v in versions}
 
-    def _check_registered(self, endpoint: str, routes: Sequence[Route]) -> None:
-        """Raises ``NotFoundError`` naming a version of ``routes`` deleted since."""
+    def _check_registered(
+        self, endpoint: str, routes: Sequence[Route], *, before_ms: int
+    ) -> Checked:
+        """The versions of ``routes``, for the write to hold. Raises ``NotFoundError`` naming
+        one deleted since, or registered anew after ``before_ms`` (the number is back, but
+        it is another version, never reviewed for this endpoint)."""
         registry = self._registry()
+        held: Checked = {}
         for route in routes:
             try:
-                registry.get_model_version(route.model_name, route.version)
-            except NotFoundError as exc:
+                version = registry.get_model_version(route.model_name, route.version)
+            except NotFoundError:
+                version = None
+            if version is None or version.creation_timestamp > before_ms:
                 raise NotFoundError(
                     f"Endpoint {endpoint!r} cannot roll back to {route.model_version}: it no "
-                    "longer exists (deleted, or its model renamed). Set its routes instead "
-                    "(`plinth endpoints traffic`)."
-                ) from exc
+                    "longer exists (deleted, perhaps registered anew, or its model renamed). "
+                    "Set its routes instead (`plinth endpoints traffic`)."
+                )
+            held[(version.name, int(version.version))] = version.creation_timestamp
+        return held
 
     def _hold_versions(
         self, session: Session, routes: Sequence[Route], checked: Checked | None = None
@@ -84,10 +93,10 @@ class RegistryLinks(ServingRecords):
             expected = (checked or {}).get(key)
             if key not in held or (expected is not None and held[key] != expected):
                 raise NotFoundError(
-                    f"{route.model_version} is no longer the version checked for this change: "
-                    "it was deleted (perhaps registered anew), or its model renamed, "
-                    "meanwhile. Nothing changed; check the model's versions (`plinth models "
-                    "versions NAME`) and try again."
+                    f"{route.model_version} is no longer the registered version this change "
+                    "was made for: it was deleted (perhaps registered anew), or its model "
+                    "renamed, meanwhile. Nothing changed; check the model's versions (`plinth "
+                    f"models versions {route.model_name}`) and try again."
                 )
 
     def _full_traffic_denied(self, route: Route) -> str | None:
