@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -56,6 +57,15 @@ def validate_key(kind: str, key: object) -> str:
         raise InvalidArgumentError(
             f"Invalid {kind.lower()} name: '{key}'. A name may not start with '/' or have "
             "'..' between slashes."
+        )
+    if posixpath.normpath(key) != key or key == ".":
+        # As MLflow refuses them: 'a//b' and 'a/b' (or 'a/' and 'a') would be two keys
+        # naming one file there, and look alike everywhere.
+        plain = posixpath.normpath(key)
+        hint = f": use '{plain}'" if plain != "." else ""
+        raise InvalidArgumentError(
+            f"Invalid {kind.lower()} name: '{key}' must not resolve to other names when "
+            f"treated as a path{hint}."
         )
     return key
 

@@ -157,6 +157,20 @@ def test_changing_a_param_value_is_invalid_parameter_value(
     assert "lr" in err.value.message
 
 
+@pytest.mark.parametrize("key", ["a//b", "a/", "./a", "a/./b"])
+def test_keys_that_resolve_to_other_names_are_refused_as_mlflow_does(
+    client: MlflowClient, experiment_id: str, key: str
+) -> None:
+    run_id = client.create_run(experiment_id).info.run_id
+
+    for log in (client.log_param, client.log_metric, client.set_tag):
+        with pytest.raises(MlflowException) as err:
+            log(run_id, key, 1)
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert "resolve to other names" in err.value.message
+    assert client.get_run(run_id).data.params == {}
+
+
 def test_missing_run_is_resource_does_not_exist(client: MlflowClient) -> None:
     with pytest.raises(MlflowException) as err:
         client.get_run("0123456789abcdef0123456789abcdef")

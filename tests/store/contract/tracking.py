@@ -511,6 +511,9 @@ class TrackingStoreContract:
             pytest.param(
                 {"metrics": [metric("a/../b", 1.0)]}, "'..' between slashes", id="dotdot-key"
             ),
+            pytest.param({"params": [Param("a//b", "1")]}, "use 'a/b'", id="double-slash-key"),
+            pytest.param({"metrics": [metric("./a", 1.0)]}, "use 'a'", id="dot-slash-key"),
+            pytest.param({"tags": [RunTag("a/", "1")]}, "resolve to other names", id="slash-end"),
             pytest.param(
                 {"metrics": [metric("m", 1.0, timestamp=-1)]}, "timestamp", id="timestamp"
             ),
