@@ -9,7 +9,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from plinth.entities.auth import CANARY_USER
-from plinth.entities.registry import Stage
+from plinth.entities.registry import ModelVersion, Stage
 from plinth.entities.serving import CanaryPlan, Endpoint, Route
 from plinth.errors import NotFoundError, PermissionDeniedError
 from plinth.serving.governance import (
@@ -42,8 +42,7 @@ class RegistryLinks(ServingRecords):
     def _check(self, routes: Sequence[Route]) -> Checked:
         """Governance of ``routes``; what it checked, for the write to hold (``_hold_versions``)."""
         registry = self._registry()
-        versions = check_routes(routes, registry, registry.protected_aliases)
-        return {(v.name, int(v.version)): v.creation_timestamp for v in versions}
+        return _identities(check_routes(routes, registry, registry.protected_aliases))
 
     def _check_registered(
         self, endpoint: str, routes: Sequence[Route], *, before_ms: int
@@ -52,7 +51,7 @@ class RegistryLinks(ServingRecords):
         one deleted since, or registered anew after ``before_ms`` (the number is back, but
         it is another version, never reviewed for this endpoint)."""
         registry = self._registry()
-        held: Checked = {}
+        versions = []
         for route in routes:
             try:
                 version = registry.get_model_version(route.model_name, route.version)
@@ -64,8 +63,8 @@ class RegistryLinks(ServingRecords):
                     "longer exists (deleted, perhaps registered anew, or its model renamed). "
                     "Set its routes instead (`plinth endpoints traffic`)."
                 )
-            held[(version.name, int(version.version))] = version.creation_timestamp
-        return held
+            versions.append(version)
+        return _identities(versions)
 
     def _hold_versions(
         self, session: Session, routes: Sequence[Route], checked: Checked | None = None
@@ -212,3 +211,7 @@ class RegistryLinks(ServingRecords):
             registry.record_deployment(
                 route.model_name, route.version, comment=reason, details=details
             )
+
+
+def _identities(versions: Sequence[ModelVersion]) -> Checked:
+    return {(v.name, int(v.version)): v.creation_timestamp for v in versions}
