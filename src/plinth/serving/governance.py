@@ -92,20 +92,14 @@ def _withdraws_approval(event: ModelEvent) -> bool:
     )
 
 
-def full_traffic_denied(
-    version: ModelVersion, registry: RegistryStore, protected_aliases: Iterable[str]
-) -> str | None:
-    """Why ``version`` may not take all of an endpoint's traffic yet (a canary's last step
-    or its completion), naming the pending request if there is one; None if it may."""
-    return production_verdict(version, registry, protected_aliases).denied
-
-
 @dataclass(frozen=True, slots=True)
 class ProductionVerdict:
     """Where a canary's version stands with the approvers, from one read of its requests."""
 
     denied: str | None
-    """Why it may not take all traffic yet; None once approved for Production."""
+    """Why it may not take all of an endpoint's traffic yet (a canary's last step or its
+    completion), naming the pending request if there is one; None once approved for
+    Production."""
     rejected: str | None
     """Why its canary ends: the approvers' last word on its Production requests is a
     rejection made after the canary started; None otherwise (and always once approved)."""

@@ -283,7 +283,7 @@ class SqlServingStore(RegistryLinks, ServingStore):
         approval."""
         if decision.action is CanaryAction.ROLLBACK:
             return replace(decision, reason=f"guardrail breached: {decision.reason}")
-        verdict = self._production_verdict(plan)
+        verdict = self._production_verdict(plan.route, plan.started_at)
         if verdict.denied is None:  # approved: a later rejected duplicate request changes nothing
             return decision
         if verdict.rejected is not None:

@@ -15,7 +15,6 @@ from plinth.errors import NotFoundError, PermissionDeniedError
 from plinth.serving.governance import (
     ProductionVerdict,
     check_routes,
-    full_traffic_denied,
     is_live_approved,
     production_verdict,
 )
@@ -101,16 +100,14 @@ class RegistryLinks(ServingRecords):
     def _full_traffic_denied(self, route: Route) -> str | None:
         """Why the route's version may not take all traffic yet; None once it is approved
         for Production (or holds a protected alias) through a human approval."""
+        return self._production_verdict(route).denied
+
+    def _production_verdict(self, route: Route, since_ms: int | None = None) -> ProductionVerdict:
+        """Whether the route's version may take all traffic, and (with ``since_ms``, when
+        its canary started) whether an approver's rejection since then ends the canary."""
         registry = self._registry()
         version = registry.get_model_version(route.model_name, route.version)
-        return full_traffic_denied(version, registry, registry.protected_aliases)
-
-    def _production_verdict(self, plan: CanaryPlan) -> ProductionVerdict:
-        """Whether the canary's version may take all traffic, and whether an approver's
-        rejection since the canary started ends it."""
-        registry = self._registry()
-        version = registry.get_model_version(plan.route.model_name, plan.route.version)
-        return production_verdict(version, registry, registry.protected_aliases, plan.started_at)
+        return production_verdict(version, registry, registry.protected_aliases, since_ms)
 
     def _promote_version(self, endpoint: str, plan: CanaryPlan, reason: str) -> None:
         """The canary's version is already approved for Production (checked before the
