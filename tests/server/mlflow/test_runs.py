@@ -106,6 +106,21 @@ def test_metric_history_keeps_every_point_with_step_and_timestamp(
     ]
 
 
+def test_a_retried_batch_stores_its_points_once(client: MlflowClient, experiment_id: str) -> None:
+    # A client that lost the answer to a log_batch sends it again; MLflow's server keeps
+    # one copy of each point, and so does Plinth.
+    run_id = client.create_run(experiment_id).info.run_id
+    ts = _now()
+    batch = [Metric("loss", 1 / (i + 1), ts + i, i) for i in range(3)]
+    client.log_batch(run_id, metrics=batch)
+    client.log_batch(run_id, metrics=batch)
+    client.log_metric(run_id, "loss", 0.5, timestamp=ts + 1, step=1)  # a single-call repeat
+
+    history = client.get_metric_history(run_id, "loss")
+
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+
+
 def test_metric_history_pages_with_max_results_and_page_token(
     client: MlflowClient, http: httpx.Client, experiment_id: str
 ) -> None:

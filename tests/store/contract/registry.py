@@ -1204,9 +1204,12 @@ class RegistryStoreContract:
         tracking.log_batch(other, metrics=curve)
         assert len(tracking.get_metric_history(other, "loss").items) == 950
         assert len(registry.get_logged_model(curved).metrics) == 950
-        # A plain repeat riding in a model-linked batch is logged as a plain batch logs it.
-        plain_repeat = replace(curve[1], model_id=None)
-        tracking.log_batch(other, metrics=[curve[0], plain_repeat])
+        # A plain repeat riding in a model-linked batch is stored as a plain batch stores
+        # it: once; a plain new point is added.
+        plain_repeat, plain_new = replace(curve[1], model_id=None), replace(curve[1], step=-1)
+        tracking.log_batch(
+            other, metrics=[curve[0], plain_repeat, replace(plain_new, model_id=None)]
+        )
         assert len(tracking.get_metric_history(other, "loss").items) == 951
         for model_id in (*models, late):
             assert [(m.key, m.value) for m in registry.get_logged_model(model_id).metrics] == [
@@ -1248,7 +1251,7 @@ class RegistryStoreContract:
             metrics=[
                 Metric(key="auc", value=0.7, timestamp=T0, step=0),
                 Metric(key="auc", value=0.8, timestamp=T0 + 1, step=1),
-                Metric(key="auc", value=0.8, timestamp=T0 + 1, step=1),  # logged twice
+                Metric(key="auc", value=0.8, timestamp=T0 + 1, step=1),  # twice: stored once
                 Metric(key="loss", value=math.nan, timestamp=T0 + 1, step=1),
             ],
         )
@@ -1267,7 +1270,7 @@ class RegistryStoreContract:
         assert math.isnan(registry.get_logged_model(first).metrics[1].value)
         assert points(second) == []
         assert points(third) == [("auc", 0)]
-        assert len(tracking.get_metric_history(run_id, "auc").items) == 3  # the run unchanged
+        assert len(tracking.get_metric_history(run_id, "auc").items) == 2  # the run unchanged
 
     def test_runs_record_the_models_they_consume_and_produce(
         self, stores: Stores, make_run: MakeRun

@@ -581,6 +581,31 @@ class TrackingStoreContract:
         assert [(m.step, m.timestamp) for m in history] == sorted(points)
         assert history.next_page_token is None
 
+    def test_a_point_logged_again_is_stored_once(self, store: TrackingStore, run: Run) -> None:
+        # As MLflow's server stores it: a client retrying a batch whose answer it lost
+        # does not double the history. Points differing in any of key, value, step or
+        # timestamp all stay; NaN equals NaN here, as in MLflow's key.
+        run_id = run.info.run_id
+        batch = [metric("m", 0.5, step=1), metric("m", math.nan, step=2), metric("m", 0.5, step=1)]
+        store.log_batch(run_id, metrics=batch)
+        store.log_batch(run_id, metrics=batch)
+        store.log_metric(run_id, metric("m", 0.5, step=1))
+        store.log_batch(
+            run_id,
+            metrics=[
+                metric("m", 0.25, step=1),  # another value
+                metric("m", 0.5, step=1, timestamp=T0 + 1),  # another time
+                metric("m", 0.5, step=3),  # another step
+                metric("n", 0.5, step=1),  # another key
+            ],
+        )
+        history = [(m.step, m.timestamp, m.value) for m in store.get_metric_history(run_id, "m")]
+        assert [(s, t) for s, t, _ in history] == [(1, T0), (1, T0), (1, T0 + 1), (2, T0), (3, T0)]
+        assert sorted(x for s, t, x in history if (s, t) == (1, T0)) == [0.25, 0.5]
+        assert math.isnan(history[3][2])
+        assert len(store.get_metric_history(run_id, "n")) == 1
+        assert store.get_run(run_id).data.metrics["m"] == 0.5  # the latest point: step 3
+
     def test_metric_history_pages(self, store: TrackingStore, run: Run) -> None:
         store.log_batch(run.info.run_id, metrics=[metric("m", i, step=i) for i in range(5)])
         steps, token = [], None

@@ -15,7 +15,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from plinth.entities import LoggedModelOutput
+from plinth.entities import LoggedModelOutput, Metric
 from plinth.errors import BackendUnavailableError
 from plinth.store.sql import SqlTrackingStore
 from plinth.store.sql.migrate import MIGRATIONS_DIR, current_revision, head_revision, upgrade
@@ -79,6 +79,40 @@ def test_logged_models_from_before_0005_become_outputs_of_their_runs(empty: Engi
     assert outputs == [LoggedModelOutput(model_id=produced.model_id, step=0)]
     with empty.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM run_model_links")).scalar() == 1
+
+
+def test_points_stored_twice_before_0006_are_folded_into_one(empty: Engine) -> None:
+    upgrade(empty)
+    tracking = SqlTrackingStore(empty)
+    run_id = tracking.create_run(tracking.create_experiment("e"), user_id="u", start_time=1)
+    run_id = run_id.info.run_id
+    downgrade(empty, "0005")  # as Plinth kept every copy of a point before 0006
+    point = {"run_id": run_id, "key": "m", "timestamp": 5, "is_nan": False}
+    rows = [
+        {**point, "value": 0.5, "step": 1},
+        {**point, "value": 0.5, "step": 1},
+        {**point, "value": 0.25, "step": 1},
+        {**point, "value": 0.0, "step": 2, "is_nan": True},
+        {**point, "value": 0.0, "step": 2, "is_nan": True},
+    ]
+    with empty.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO metrics (run_id, key, value, is_nan, timestamp, step) "
+                "VALUES (:run_id, :key, :value, :is_nan, :timestamp, :step)"
+            ),
+            rows,
+        )
+
+    upgrade(empty)
+
+    history = tracking.get_metric_history(run_id, "m").items
+    assert [(m.step, m.value) for m in history[:2]] == [(1, 0.5), (1, 0.25)]
+    assert len(history) == 3 and history[2].step == 2
+    assert "ux_metrics_point" in index_names(empty, "metrics")
+    tracking.log_batch(run_id, metrics=[Metric(key="m", value=0.5, timestamp=5, step=1)])
+    assert len(tracking.get_metric_history(run_id, "m").items) == 3
+    assert drift(empty) == []
 
 
 @pytest.mark.parametrize(

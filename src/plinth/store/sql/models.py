@@ -145,10 +145,17 @@ class TagRow(Base):
 
 
 class MetricRow(Base):
-    """Every logged metric point; metrics append and are never overwritten."""
+    """Every logged metric point; metrics append and are never overwritten. A point logged
+    again (a retried batch) is stored once, as MLflow's server stores it."""
 
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_run_key_step", "run_id", "key", "step", "timestamp"),)
+    __table_args__ = (
+        Index(
+            "ux_metrics_point",
+            *("run_id", "key", "step", "timestamp", "value", "is_nan"),
+            unique=True,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))

@@ -152,12 +152,20 @@ class SqlStoreBase:
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_existing: Sequence[str] = (),
+) -> None:
     """INSERT many rows (all with the keys of the first) through the driver's executemany.
 
     SQLAlchemy's executemany builds and checks a parameter set per row in Python, which cost
     more than SQLite's own insert for a 1,000-point ``log_batch``; the driver takes the row
-    dicts as they are. Values must already have the column types.
+    dicts as they are. Values must already have the column types. ``skip_existing`` names
+    the columns of a unique index: a row equal on them to a stored row (or an earlier row
+    of ``rows``) is skipped, on SQLite and PostgreSQL alike (``ON CONFLICT ... DO NOTHING``).
     """
     if not rows:
         return
@@ -169,6 +177,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join(marks)})"
     )
+    if skip_existing:
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in skip_existing)}) DO NOTHING"
     conn.exec_driver_sql(sql, list(rows))
 
 

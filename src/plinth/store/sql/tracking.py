@@ -505,7 +505,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         if model_rows:
             insert_rows(conn, _MODEL_METRIC_TABLE, model_rows)
         if metric_rows:
-            insert_rows(conn, _METRIC_TABLE, metric_rows)
+            insert_rows(conn, _METRIC_TABLE, metric_rows, skip_existing=_STORED_POINT)
             self._update_latest_metrics(conn, run.run_id, metric_rows)
         if tag_values:
             self._upsert_tags(conn, run.run_id, tag_values)
@@ -943,6 +943,8 @@ def _model_metric_rows(
 
 
 _POINT = ("key", "timestamp", "step", "value", "is_nan")
+_STORED_POINT = ("run_id", *_POINT)
+"""The columns of the metrics table's unique index: a run's point is stored once."""
 _MODEL_POINT = ("model_id", "run_id", *_POINT, "dataset_name", "dataset_digest")
 
 
