@@ -605,6 +605,10 @@ class TrackingStoreContract:
         assert math.isnan(history[3][2])
         assert len(store.get_metric_history(run_id, "n")) == 1
         assert store.get_run(run_id).data.metrics["m"] == 0.5  # the latest point: step 3
+        store.log_batch(run_id, metrics=[metric("z", -0.0), metric("z", 0.0)])
+        (zero,) = store.get_metric_history(run_id, "z")
+        latest = store.get_run(run_id).data.metrics["z"]
+        assert math.copysign(1, zero.value) == math.copysign(1, latest) == 1  # one spelling
 
     def test_metric_history_pages(self, store: TrackingStore, run: Run) -> None:
         store.log_batch(run.info.run_id, metrics=[metric("m", i, step=i) for i in range(5)])

@@ -896,6 +896,10 @@ def _checked_metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[dict[st
             checked_keys.add(v.validate_key("Metric", key))
         value = v.validate_metric_value(key, m.value)
         is_nan = value != value  # NaN is the one float unequal to itself
+        if value == 0.0:
+            # -0.0 equals 0.0, so the unique point index keeps whichever came first; one
+            # spelling keeps the history and the latest value alike (SQLite stores 0.0).
+            value = 0.0
         if type(timestamp) is not int or not 0 <= timestamp <= v.MAX_TIMESTAMP_MS:
             timestamp = v.validate_timestamp(f"Metric '{key}' timestamp", timestamp)
         if type(step) is not int or not -(2**63) < step < 2**63:

