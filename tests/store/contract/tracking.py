@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import ClassVar
@@ -609,6 +610,36 @@ class TrackingStoreContract:
         (zero,) = store.get_metric_history(run_id, "z")
         latest = store.get_run(run_id).data.metrics["z"]
         assert math.copysign(1, zero.value) == math.copysign(1, latest) == 1  # one spelling
+
+    def test_writers_sending_the_same_points_in_any_order_store_them_once(
+        self, store: TrackingStore, run: Run
+    ) -> None:
+        # Two retries racing, one holding the points reversed: on PostgreSQL each would
+        # wait on the unique index for a point the other inserted (a deadlock) unless
+        # writers of a run take turns.
+        run_id = run.info.run_id
+        points = [metric("loss", 1 / (i + 1), step=i) for i in range(1_000)]
+        errors: list[BaseException] = []
+
+        def send(start: threading.Barrier, batch: list[Metric]) -> None:
+            start.wait()
+            try:
+                store.log_batch(run_id, metrics=batch)
+            except BaseException as error:
+                errors.append(error)
+
+        for _ in range(3):
+            start = threading.Barrier(2)
+            threads = [
+                threading.Thread(target=send, args=(start, batch))
+                for batch in (points, points[::-1])
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert errors == []
+        assert len(store.get_metric_history(run_id, "loss")) == 1_000
 
     def test_metric_history_pages(self, store: TrackingStore, run: Run) -> None:
         store.log_batch(run.info.run_id, metrics=[metric("m", i, step=i) for i in range(5)])

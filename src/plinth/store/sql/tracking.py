@@ -87,7 +87,11 @@ _LATEST_TABLE = cast(Table, LatestMetricRow.__table__)
 _MODEL_METRIC_TABLE = cast(Table, LoggedModelMetricRow.__table__)
 _LOGGED_MODEL_TABLE = cast(Table, LoggedModelRow.__table__)
 _LOCK_RUN = (
-    select(_RUN_TABLE.c.run_id).where(_RUN_TABLE.c.run_id == bindparam("run_id")).with_for_update()
+    select(_RUN_TABLE.c.run_id)
+    .where(_RUN_TABLE.c.run_id == bindparam("run_id"))
+    # NO KEY UPDATE: writers of the run take turns, while other tables' foreign-key checks
+    # on the row (a param or tag insert elsewhere) do not wait for them.
+    .with_for_update(key_share=True)
 )
 # A model a run produced at a step takes the run's points of that step that no model has
 # taken yet, as MLflow 3's log_model gives them to it (its client re-sends them; the repeat
@@ -495,6 +499,12 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             stored_points = _run_points(run.run_id, metric_rows)
             metric_rows = _unseen(conn, stored_points, _POINT, metric_rows, among=linked)
             model_rows = _unseen(conn, _model_points(model_rows), _MODEL_POINT, model_rows)
+        elif metric_rows:
+            # The unique point index makes a writer of a point another transaction is
+            # inserting wait for it; two batches holding the same points in different orders
+            # would wait for each other (PostgreSQL's "deadlock detected"). Taking turns on
+            # the run first orders them.
+            self._lock_run(conn, run.run_id)
         if (metric_rows or param_values) and RunStatus(run.status).is_terminal:
             raise ConflictError(
                 f"Run {run.run_id} is {run.status}; metrics and params can only be logged to "
@@ -711,9 +721,10 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             self._audit(s, "log_outputs", "run", run_id, {"models": [m for m, _ in links]})
 
     def _lock_run(self, conn: Connection, run_id: str) -> None:
-        """Make concurrent writers of one run's model points take turns: both would find the
-        same points untaken (or new) and store them twice. SQLite writes one at a time
-        already; PostgreSQL locks the run's row until the transaction ends."""
+        """Make concurrent writers of one run's points take turns: writers of model points
+        would both find the same points untaken (or new) and store them twice, writers of
+        the same points in other orders would deadlock on the unique index. SQLite writes
+        one at a time already; PostgreSQL locks the run's row until the transaction ends."""
         if self.dialect == "postgresql":
             conn.execute(_LOCK_RUN, {"run_id": run_id})
 
