@@ -144,18 +144,16 @@ class TagRow(Base):
     value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
 
 
+METRIC_POINT = ("run_id", "key", "step", "timestamp", "value", "is_nan")
+"""The columns of the metrics table's unique index: a run's point is stored once."""
+
+
 class MetricRow(Base):
     """Every logged metric point; metrics append and are never overwritten. A point logged
     again (a retried batch) is stored once, as MLflow's server stores it."""
 
     __tablename__ = "metrics"
-    __table_args__ = (
-        Index(
-            "ux_metrics_point",
-            *("run_id", "key", "step", "timestamp", "value", "is_nan"),
-            unique=True,
-        ),
-    )
+    __table_args__ = (Index("ux_metrics_point", *METRIC_POINT, unique=True),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))

@@ -52,6 +52,7 @@ from plinth.store.sql.models import (
     DATASET_DIGEST_LENGTH,
     DATASET_NAME_LENGTH,
     KEY_LENGTH,
+    METRIC_POINT,
     NAME_LENGTH,
     CommentRow,
     DatasetRow,
@@ -487,6 +488,8 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         model_rows: list[dict[str, object]],
     ) -> None:
         _require_active_run(run)
+        if metric_rows:  # a model's points are among them too
+            self._lock_run(conn, run.run_id)
         if model_rows:
             # Points naming models come again: MLflow's log_model re-sends the run's points
             # of its step with the new model's id, and its log_metrics sends one point per
@@ -494,17 +497,10 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             # identical point is kept once, on the run and on each model; linking a finished
             # run's points to a model leaves the run's record as it was.
             _require_logged_models(conn, {str(r["model_id"]) for r in model_rows})
-            self._lock_run(conn, run.run_id)
             linked = {tuple(r[c] for c in _POINT) for r in model_rows}
             stored_points = _run_points(run.run_id, metric_rows)
             metric_rows = _unseen(conn, stored_points, _POINT, metric_rows, among=linked)
             model_rows = _unseen(conn, _model_points(model_rows), _MODEL_POINT, model_rows)
-        elif metric_rows:
-            # The unique point index makes a writer of a point another transaction is
-            # inserting wait for it; two batches holding the same points in different orders
-            # would wait for each other (PostgreSQL's "deadlock detected"). Taking turns on
-            # the run first orders them.
-            self._lock_run(conn, run.run_id)
         if (metric_rows or param_values) and RunStatus(run.status).is_terminal:
             raise ConflictError(
                 f"Run {run.run_id} is {run.status}; metrics and params can only be logged to "
@@ -515,7 +511,7 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
         if model_rows:
             insert_rows(conn, _MODEL_METRIC_TABLE, model_rows)
         if metric_rows:
-            insert_rows(conn, _METRIC_TABLE, metric_rows, skip_existing=_STORED_POINT)
+            insert_rows(conn, _METRIC_TABLE, metric_rows, skip_existing=METRIC_POINT)
             self._update_latest_metrics(conn, run.run_id, metric_rows)
         if tag_values:
             self._upsert_tags(conn, run.run_id, tag_values)
@@ -721,10 +717,11 @@ class SqlTrackingStore(SqlStoreBase, TrackingStore):
             self._audit(s, "log_outputs", "run", run_id, {"models": [m for m, _ in links]})
 
     def _lock_run(self, conn: Connection, run_id: str) -> None:
-        """Make concurrent writers of one run's points take turns: writers of model points
-        would both find the same points untaken (or new) and store them twice, writers of
-        the same points in other orders would deadlock on the unique index. SQLite writes
-        one at a time already; PostgreSQL locks the run's row until the transaction ends."""
+        """Make concurrent writers of one run's points take turns. Writers of model points
+        would both find the same points untaken (or new) and store them twice; writers of
+        the same points in other orders would each wait on the unique point index for a
+        point the other inserted (PostgreSQL's "deadlock detected"). SQLite writes one at a
+        time already; PostgreSQL locks the run's row until the transaction ends."""
         if self.dialect == "postgresql":
             conn.execute(_LOCK_RUN, {"run_id": run_id})
 
@@ -958,8 +955,6 @@ def _model_metric_rows(
 
 
 _POINT = ("key", "timestamp", "step", "value", "is_nan")
-_STORED_POINT = ("run_id", *_POINT)
-"""The columns of the metrics table's unique index: a run's point is stored once."""
 _MODEL_POINT = ("model_id", "run_id", *_POINT, "dataset_name", "dataset_digest")
 
 
