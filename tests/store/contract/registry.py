@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import ClassVar
 
 import pytest
+from tests.store.contract import at_once
 
 from plinth.entities import (
     LOCAL_USER,
@@ -986,21 +986,12 @@ class RegistryStoreContract:
 
     # -- concurrency -----------------------------------------------------------------------
     def test_concurrent_registrations_get_distinct_numbers(self, store: RegistryStore) -> None:
-        errors: list[BaseException] = []
-
         def register(worker: int) -> None:
-            try:
-                mine = store.with_actor(f"worker{worker}")
-                for i in range(20):
-                    mine.create_model_version("racy", f"s{worker}-{i}")
-            except BaseException as exc:  # reported below; a thread cannot raise into the test
-                errors.append(exc)
+            mine = store.with_actor(f"worker{worker}")
+            for i in range(20):
+                mine.create_model_version("racy", f"s{worker}-{i}")
 
-        threads = [threading.Thread(target=register, args=(w,)) for w in (1, 2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        errors = at_once(lambda: register(1), lambda: register(2))
         assert errors == []
         versions = store.search_model_versions(filter_string="name = 'racy'").items
         assert sorted(int(mv.version) for mv in versions) == list(range(1, 41))
@@ -1206,10 +1197,9 @@ class RegistryStoreContract:
         assert len(registry.get_logged_model(curved).metrics) == 950
         # A plain repeat riding in a model-linked batch is stored as a plain batch stores
         # it: once; a plain new point is added.
-        plain_repeat, plain_new = replace(curve[1], model_id=None), replace(curve[1], step=-1)
-        tracking.log_batch(
-            other, metrics=[curve[0], plain_repeat, replace(plain_new, model_id=None)]
-        )
+        plain_repeat = replace(curve[1], model_id=None)
+        plain_new = replace(curve[1], model_id=None, step=-1)
+        tracking.log_batch(other, metrics=[curve[0], plain_repeat, plain_new])
         assert len(tracking.get_metric_history(other, "loss").items) == 951
         for model_id in (*models, late):
             assert [(m.key, m.value) for m in registry.get_logged_model(model_id).metrics] == [
@@ -1226,17 +1216,7 @@ class RegistryStoreContract:
             Metric(key="loss", value=1 / (i + 1), timestamp=T0 + i, step=i, model_id=model_id)
             for i in range(30)
         ]
-        start = threading.Barrier(4)
-
-        def send() -> None:
-            start.wait()
-            tracking.log_batch(run_id, metrics=points)
-
-        threads = [threading.Thread(target=send) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        assert at_once(*[lambda: tracking.log_batch(run_id, metrics=points)] * 4) == []
 
         assert len(tracking.get_metric_history(run_id, "loss").items) == 30
         assert len(registry.get_logged_model(model_id).metrics) == 30

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import ClassVar
 
 import pytest
+from tests.store.contract import at_once
 
 from plinth.entities import (
     Dataset,
@@ -620,24 +620,11 @@ class TrackingStoreContract:
         run_id = run.info.run_id
         points = [metric("loss", 1 / (i + 1), step=i) for i in range(1_000)]
         errors: list[BaseException] = []
-
-        def send(start: threading.Barrier, batch: list[Metric]) -> None:
-            start.wait()
-            try:
-                store.log_batch(run_id, metrics=batch)
-            except BaseException as error:
-                errors.append(error)
-
         for _ in range(3):
-            start = threading.Barrier(2)
-            threads = [
-                threading.Thread(target=send, args=(start, batch))
-                for batch in (points, points[::-1])
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            errors += at_once(
+                lambda: store.log_batch(run_id, metrics=points),
+                lambda: store.log_batch(run_id, metrics=points[::-1]),
+            )
         assert errors == []
         assert len(store.get_metric_history(run_id, "loss")) == 1_000
 
